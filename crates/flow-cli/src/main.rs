@@ -1,0 +1,188 @@
+//! `flow`: the command-line host of the engine. `validate` and `catalog` need no database;
+//! `run` executes a flow with a live per-node progress display (or JSON lines with `--json`).
+
+mod progress;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use flow_engine::{Engine, EngineConfig, ExecutionState, HistoryLocation, RunOptions, load_flow};
+
+#[derive(Parser)]
+#[command(name = "flow", version, about = "Flow Platform: run and check data flows")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check flow files; exit 1 listing every problem when one is invalid.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run a flow file on the embedded engine.
+    Run {
+        file: PathBuf,
+        /// A run variable, `name=value` (value parsed as JSON when it is valid JSON, else text).
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        /// Print the event stream as JSON lines instead of the progress display.
+        #[arg(long)]
+        json: bool,
+        /// History database (default: FLOW_HISTORY_DB or the user's data directory).
+        #[arg(long, value_name = "PATH")]
+        history: Option<PathBuf>,
+    },
+    /// Print the node catalog as JSON.
+    Catalog,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLOW_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .json()
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Validate { files } => validate(&files).await,
+        Command::Run { file, vars, json, history } => run(file, vars, json, history).await,
+        Command::Catalog => {
+            let engine = offline_engine().await?;
+            println!("{}", serde_json::to_string_pretty(&engine.catalog())?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// An engine for commands that run nothing, so they touch no history file.
+async fn offline_engine() -> Result<Engine> {
+    let config = EngineConfig { history: HistoryLocation::InMemory, ..EngineConfig::from_env()? };
+    Ok(Engine::open(config).await?)
+}
+
+async fn validate(files: &[PathBuf]) -> Result<ExitCode> {
+    let engine = offline_engine().await?;
+    let mut ok = true;
+    for file in files {
+        match load_flow(file) {
+            Err(e) => {
+                ok = false;
+                println!("{e}");
+            }
+            Ok(flow) => {
+                let report = engine.validate(&flow);
+                if report.is_valid() {
+                    println!("{}: valid", file.display());
+                } else {
+                    ok = false;
+                    println!("{}: {} problem(s)", file.display(), report.problems.len());
+                    for p in &report.problems {
+                        println!("  - {p}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn parse_vars(vars: &[String]) -> Result<BTreeMap<String, serde_json::Value>> {
+    vars.iter()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').with_context(|| format!("--var {kv}: expected NAME=VALUE"))?;
+            let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_owned()));
+            Ok((k.to_owned(), value))
+        })
+        .collect()
+}
+
+async fn run(file: PathBuf, vars: Vec<String>, json: bool, history: Option<PathBuf>) -> Result<ExitCode> {
+    let flow = match load_flow(&file) {
+        Ok(flow) => flow,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let mut config = EngineConfig::from_env()?;
+    if let Some(path) = history {
+        config.history = HistoryLocation::File(path);
+    }
+    let engine = Engine::open(config).await?;
+    let options = RunOptions { vars: parse_vars(&vars)?, correlation_id: None };
+    // Subscribe before starting so no event is missed.
+    let mut events = engine.subscribe(None);
+    let nodes: Vec<String> = flow.nodes.iter().map(|n| n.id.clone()).collect();
+    let id = match engine.start(flow, options).await {
+        Ok(id) => id,
+        Err(flow_engine::EngineError::Invalid { flow, report }) => {
+            eprintln!("{}: flow `{flow}` is invalid:", file.display());
+            for p in &report.problems {
+                eprintln!("  - {p}");
+            }
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut display = (!json).then(|| progress::Display::new(&nodes));
+    let mut interrupted = false;
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        let event = tokio::select! {
+            e = events.next() => e,
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                engine.cancel(id).ok();
+                continue;
+            }
+        };
+        let Some(event) = event else { break };
+        if event.execution_id != id {
+            continue;
+        }
+        match &mut display {
+            Some(d) => d.apply(&event),
+            None => writeln!(stdout, "{}", serde_json::to_string(&*event)?)?,
+        }
+        if let flow_engine::EventKind::ExecutionState { state, .. } = &event.kind
+            && state.is_terminal()
+        {
+            break;
+        }
+    }
+    let report = engine.wait(id).await?;
+    if let Some(d) = display {
+        d.finish(&report);
+    }
+    Ok(match report.state {
+        ExecutionState::Succeeded => ExitCode::SUCCESS,
+        ExecutionState::Cancelled if interrupted => ExitCode::from(130),
+        _ => ExitCode::from(1),
+    })
+}

@@ -1,0 +1,96 @@
+//! Engine settings, with the defaults and environment variables of the product
+//! (MAX_CONCURRENT_EXECUTIONS, NODE_EXECUTION_TIMEOUT, RETRY_ATTEMPTS, FLOW_HISTORY_DB).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use flow_runtime::{BreakerConfig, RuntimeConfig};
+
+/// Where the execution history lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryLocation {
+    /// `<user data dir>/flow-platform/history.db`.
+    Default,
+    File(PathBuf),
+    /// Not kept beyond the process (tests, benchmarks).
+    InMemory,
+}
+
+impl HistoryLocation {
+    pub fn default_path() -> PathBuf {
+        dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("flow-platform").join("history.db")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub history: HistoryLocation,
+    /// Executions running at once; the rest wait in order.
+    pub max_concurrent_executions: usize,
+    pub runtime: RuntimeConfig,
+    pub breaker: BreakerConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            history: HistoryLocation::Default,
+            max_concurrent_executions: 10,
+            runtime: RuntimeConfig::default(),
+            breaker: BreakerConfig::default(),
+        }
+    }
+}
+
+/// An environment variable with a value the engine cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub reason: &'static str,
+}
+
+impl EngineConfig {
+    /// Defaults overridden by the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        if let Some(n) = env_number("MAX_CONCURRENT_EXECUTIONS")? {
+            if n == 0 {
+                return Err(ConfigError {
+                    name: "MAX_CONCURRENT_EXECUTIONS",
+                    value: n.to_string(),
+                    reason: "must be at least 1",
+                });
+            }
+            config.max_concurrent_executions = n as usize;
+        }
+        if let Some(ms) = env_number("NODE_EXECUTION_TIMEOUT")? {
+            config.runtime.node_timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = env_number("RETRY_ATTEMPTS")? {
+            config.runtime.retry.retries = u32::try_from(n).map_err(|_| ConfigError {
+                name: "RETRY_ATTEMPTS",
+                value: n.to_string(),
+                reason: "too large",
+            })?;
+        }
+        if let Ok(path) = std::env::var("FLOW_HISTORY_DB")
+            && !path.is_empty()
+        {
+            config.history = HistoryLocation::File(path.into());
+        }
+        Ok(config)
+    }
+}
+
+fn env_number(name: &'static str) -> Result<Option<u64>, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).map_err(|_| ConfigError {
+            name,
+            value: v,
+            reason: "expected a whole number",
+        }),
+        _ => Ok(None),
+    }
+}

@@ -1,0 +1,212 @@
+//! The engine: a runtime, the execution history and a bounded number of execution slots.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use flow_history::{ExecutionDetail, ExecutionSummary, History, HistoryError, ListQuery};
+use flow_model::{Flow, NodeDescriptor, ValidationReport};
+use flow_runtime::{
+    Breakers, Control, Event, EventBus, EventKind, ExecutionReport, ExecutionRequest,
+    ExecutionState, NodeTypes, Runtime, Subscription,
+};
+use tokio::sync::{Semaphore, watch};
+use uuid::Uuid;
+
+use crate::{EngineConfig, HistoryLocation};
+
+/// How many finished reports stay in memory for [`Engine::wait`].
+const RECENT_REPORTS: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("flow `{flow}` is invalid:\n{}", report.problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid { flow: String, report: ValidationReport },
+    #[error("execution {0} is not running")]
+    NotRunning(Uuid),
+    #[error("execution {0} is unknown to this engine")]
+    UnknownExecution(Uuid),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error("node catalog: {0}")]
+    Catalog(#[from] flow_model::CatalogError),
+}
+
+/// Options of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Run parameters, overriding the flow's variables.
+    pub vars: BTreeMap<String, serde_json::Value>,
+    /// Carried into events and logs; a new one is made when absent.
+    pub correlation_id: Option<String>,
+}
+
+struct Live {
+    control: Control,
+    done: watch::Receiver<Option<Arc<ExecutionReport>>>,
+}
+
+struct Inner {
+    runtime: Runtime,
+    history: History,
+    slots: Arc<Semaphore>,
+    live: Mutex<HashMap<Uuid, Live>>,
+    recent: Mutex<VecDeque<Arc<ExecutionReport>>>,
+}
+
+/// The engine handle; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens the history (marking executions a previous process left unfinished as interrupted)
+    /// and loads the node catalog.
+    pub async fn open(config: EngineConfig) -> Result<Engine, EngineError> {
+        let history = match &config.history {
+            HistoryLocation::Default => History::open(&HistoryLocation::default_path()).await?,
+            HistoryLocation::File(path) => History::open(path).await?,
+            HistoryLocation::InMemory => History::in_memory().await?,
+        };
+        let interrupted = history.mark_interrupted().await?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "executions left unfinished by a previous process marked failed");
+        }
+        let types = Arc::new(NodeTypes::new(flow_nodes::catalog())?);
+        let runtime = Runtime::new(
+            types,
+            Arc::new(Breakers::new(config.breaker)),
+            EventBus::default(),
+            config.runtime.clone(),
+        );
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                runtime,
+                history,
+                slots: Arc::new(Semaphore::new(config.max_concurrent_executions.max(1))),
+                live: Mutex::new(HashMap::new()),
+                recent: Mutex::new(VecDeque::new()),
+            }),
+        })
+    }
+
+    /// Every node type's descriptor.
+    pub fn catalog(&self) -> Vec<NodeDescriptor> {
+        self.inner.runtime.types().catalog().descriptors()
+    }
+
+    pub fn validate(&self, flow: &Flow) -> ValidationReport {
+        self.inner.runtime.types().catalog().validate(flow)
+    }
+
+    /// Validates and queues a flow; returns the execution id at once. The execution starts when
+    /// one of the MAX_CONCURRENT_EXECUTIONS slots is free, in the order executions were started.
+    pub async fn start(&self, flow: Flow, options: RunOptions) -> Result<Uuid, EngineError> {
+        let report = self.validate(&flow);
+        if !report.is_valid() {
+            return Err(EngineError::Invalid { flow: flow.name, report });
+        }
+        let id = Uuid::now_v7();
+        let correlation_id = options.correlation_id.unwrap_or_else(|| Uuid::new_v4().to_string());
+        self.inner
+            .history
+            .record_started(id, &correlation_id, &flow.name, ExecutionState::Queued, Utc::now())
+            .await?;
+        let control = Control::default();
+        let (done_tx, done_rx) = watch::channel(None);
+        self.lock_live().insert(id, Live { control: control.clone(), done: done_rx });
+        self.inner.runtime.bus().publish(Event {
+            execution_id: id,
+            correlation_id: correlation_id.clone(),
+            at: Utc::now(),
+            kind: EventKind::ExecutionState { flow: flow.name.clone(), state: ExecutionState::Queued, error: None },
+        });
+        // Waiting for a slot happens here, in call order: tokio's semaphore is fair.
+        let slot = Arc::clone(&self.inner.slots).acquire_owned();
+        let request = ExecutionRequest { id, correlation_id, flow, vars: options.vars };
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let permit = tokio::select! {
+                permit = slot => permit.ok(),
+                () = control.cancelled() => None,
+            };
+            if let Err(e) = engine.inner.history.record_state(id, ExecutionState::Running).await {
+                tracing::error!(execution_id = %id, error = %e, "history");
+            }
+            let report = Arc::new(engine.inner.runtime.run(request, control).await);
+            drop(permit);
+            if let Err(e) = engine.inner.history.record_finished(&report).await {
+                tracing::error!(execution_id = %id, error = %e, "history: could not record the outcome");
+            }
+            {
+                let mut recent = engine.inner.recent.lock().unwrap_or_else(|p| p.into_inner());
+                recent.push_back(Arc::clone(&report));
+                while recent.len() > RECENT_REPORTS {
+                    recent.pop_front();
+                }
+            }
+            engine.lock_live().remove(&id);
+            done_tx.send_replace(Some(report));
+        });
+        Ok(id)
+    }
+
+    /// Starts a flow and waits for its outcome.
+    pub async fn run(&self, flow: Flow, options: RunOptions) -> Result<Arc<ExecutionReport>, EngineError> {
+        let id = self.start(flow, options).await?;
+        self.wait(id).await
+    }
+
+    /// Waits for an execution started by this engine to end.
+    pub async fn wait(&self, id: Uuid) -> Result<Arc<ExecutionReport>, EngineError> {
+        let done = self.lock_live().get(&id).map(|l| l.done.clone());
+        if let Some(mut done) = done
+            && let Ok(report) = done.wait_for(Option::is_some).await
+            && let Some(report) = report.as_ref()
+        {
+            return Ok(Arc::clone(report));
+        }
+        let recent = self.inner.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.iter().find(|r| r.id == id).cloned().ok_or(EngineError::UnknownExecution(id))
+    }
+
+    pub fn pause(&self, id: Uuid) -> Result<(), EngineError> {
+        self.control(id).map(|c| c.pause())
+    }
+
+    pub fn resume(&self, id: Uuid) -> Result<(), EngineError> {
+        self.control(id).map(|c| c.resume())
+    }
+
+    pub fn cancel(&self, id: Uuid) -> Result<(), EngineError> {
+        self.control(id).map(|c| c.cancel())
+    }
+
+    /// Events of every execution (`None`) or of one.
+    pub fn subscribe(&self, execution: Option<Uuid>) -> Subscription {
+        self.inner.runtime.bus().subscribe(execution)
+    }
+
+    pub async fn list_executions(&self, query: &ListQuery) -> Result<Vec<ExecutionSummary>, EngineError> {
+        Ok(self.inner.history.list(query).await?)
+    }
+
+    pub async fn get_execution(&self, id: Uuid) -> Result<Option<ExecutionDetail>, EngineError> {
+        Ok(self.inner.history.get(id).await?)
+    }
+
+    fn control(&self, id: Uuid) -> Result<Control, EngineError> {
+        self.lock_live().get(&id).map(|l| l.control.clone()).ok_or(EngineError::NotRunning(id))
+    }
+
+    fn lock_live(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Live>> {
+        self.inner.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,18 @@
+//! The engine handle every host uses (desktop shell, CLI, server): catalog, validate, start,
+//! pause, resume, cancel, subscribe, and the execution history. A Tauri command or an HTTP
+//! handler is a one-line call into [`Engine`].
+
+mod config;
+mod engine;
+
+pub use config::{ConfigError, EngineConfig, HistoryLocation};
+pub use engine::{Engine, EngineError, RunOptions};
+pub use flow_history::{ExecutionDetail, ExecutionSummary, ListQuery};
+pub use flow_model::{
+    Flow, NodeDescriptor, Problem, ProblemKind, Record, Suggestion, ValidationReport, Value,
+    load_flow, save_flow,
+};
+pub use flow_runtime::{
+    BreakerConfig, Counters, ErrorKind, Event, EventKind, ExecutionReport, ExecutionState,
+    NodeReport, NodeState, RetryPolicy, RuntimeConfig, SinkOutcome, Subscription,
+};

@@ -1,0 +1,6 @@
+//! Build script: `sqlx::migrate!()` embeds the files of `migrations/` at compile time, but cargo
+//! does not know about them; this makes adding or editing a migration rebuild the crate.
+
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}

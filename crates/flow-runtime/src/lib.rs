@@ -1,0 +1,24 @@
+//! The flow runtime: the operator interface node types implement, and the executor that runs a
+//! validated flow as concurrent node tasks joined by bounded channels, with per-node timeouts,
+//! retries, circuit breakers, pause/resume/cancel, coalesced progress events and
+//! commit-or-rollback of sinks. Knows nothing of hosts (Tauri, HTTP, Redis) or storage.
+
+mod breaker;
+mod error;
+mod events;
+mod executor;
+mod operator;
+mod retry;
+mod state;
+mod template;
+
+pub use breaker::{BreakerConfig, BreakerOpen, BreakerState, Breakers, CircuitBreaker};
+pub use error::{ErrorKind, NodeError};
+pub use events::{Counters, Event, EventBus, EventKind, Subscription};
+pub use executor::{
+    Control, ExecutionReport, ExecutionRequest, NodeReport, Runtime, RuntimeConfig, SinkOutcome,
+};
+pub use operator::{BuildContext, Emitter, NodeType, NodeTypes, Operator};
+pub use retry::RetryPolicy;
+pub use state::{ExecutionEvent, ExecutionState, InvalidTransition, NodeEvent, NodeState};
+pub use template::{TemplateContext, TemplateError, render_params};

@@ -1,0 +1,47 @@
+//! Every example in `flows/` loads, validates, saves back byte for byte, and runs to success.
+
+use std::path::PathBuf;
+
+use flow_engine::{ExecutionState, RunOptions, load_flow};
+use flow_model::to_canonical_json;
+
+fn flow_files() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../flows");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("flows/ exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "expected the example flows in {}", dir.display());
+    files
+}
+
+#[tokio::test]
+async fn every_example_flow_validates() {
+    let engine = flow_tests::engine().await;
+    for file in flow_files() {
+        let flow = load_flow(&file).unwrap_or_else(|e| panic!("{e}"));
+        let report = engine.validate(&flow);
+        assert!(report.is_valid(), "{}: {:#?}", file.display(), report.problems);
+    }
+}
+
+#[test]
+fn every_example_flow_saves_back_byte_identical() {
+    for file in flow_files() {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        let flow = load_flow(&file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(to_canonical_json(&flow), text, "{} is not in canonical form", file.display());
+    }
+}
+
+#[tokio::test]
+async fn every_example_flow_runs_to_success() {
+    let engine = flow_tests::engine().await;
+    for file in flow_files() {
+        let flow = load_flow(&file).unwrap_or_else(|e| panic!("{e}"));
+        let report = engine.run(flow, RunOptions::default()).await.expect("starts");
+        assert_eq!(report.state, ExecutionState::Succeeded, "{}: {:?}", file.display(), report.error);
+    }
+}

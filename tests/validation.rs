@@ -1,0 +1,100 @@
+//! Validation reports every problem of a flow at once, each naming its node, port or field.
+
+use flow_engine::{Flow, ProblemKind, Suggestion};
+use flow_model::{Edge, Endpoint};
+use serde_json::json;
+
+fn kinds(flow: &Flow, engine: &flow_engine::Engine) -> Vec<ProblemKind> {
+    engine.validate(flow).problems.iter().map(|p| p.kind).collect()
+}
+
+#[tokio::test]
+async fn every_problem_is_reported_at_once_and_named() {
+    let engine = flow_tests::engine().await;
+    let mut flow = Flow::new("broken")
+        .with_node("src", "generate_rows", json!({"count": 5, "fields": {"n": {"value": 1}}}))
+        .with_node("src", "limit", json!({"count": 1}))
+        .with_node("mystery", "no_such_type", json!({}))
+        .with_node("lim", "limit", json!({"count": "ten"}))
+        .with_node("lonely", "filter", json!({"conditions": [{"field": "n", "op": "eq", "value": 1}]}))
+        .with_node("a", "limit", json!({"count": 1}))
+        .with_node("b", "limit", json!({"count": 1}))
+        .with_edge("src", "lim")
+        .with_edge("lim", "ghost")
+        .with_edge("lim.nope", "a")
+        .with_edge("a", "b")
+        .with_edge("b", "a");
+    flow.edges.push(Edge { from: Endpoint { node: "src".into(), port: "out".into() }, to: Endpoint { node: "a".into(), port: "in".into() } });
+    let report = engine.validate(&flow);
+    let kinds: Vec<ProblemKind> = report.problems.iter().map(|p| p.kind).collect();
+    for expected in [
+        ProblemKind::DuplicateId,
+        ProblemKind::UnknownNodeType,
+        ProblemKind::InvalidParams,
+        ProblemKind::MissingNode,
+        ProblemKind::MissingPort,
+        ProblemKind::RequiredInputUnconnected,
+        ProblemKind::TooManyEdges,
+        ProblemKind::Cycle,
+    ] {
+        assert!(kinds.contains(&expected), "{expected:?} missing from {:#?}", report.problems);
+    }
+    let find = |k: ProblemKind| report.problems.iter().find(|p| p.kind == k).expect("present");
+    assert_eq!(find(ProblemKind::UnknownNodeType).node.as_deref(), Some("mystery"));
+    let params = find(ProblemKind::InvalidParams);
+    assert_eq!((params.node.as_deref(), params.field.as_deref()), (Some("lim"), Some("/count")));
+    assert!(params.message.contains("params/count"), "{}", params.message);
+    assert_eq!(find(ProblemKind::MissingNode).node.as_deref(), Some("ghost"));
+    let port = find(ProblemKind::MissingPort);
+    assert_eq!((port.node.as_deref(), port.port.as_deref()), (Some("lim"), Some("nope")));
+    assert_eq!(find(ProblemKind::RequiredInputUnconnected).node.as_deref(), Some("lonely"));
+    assert!(find(ProblemKind::Cycle).message.contains("`a`, `b`"), "{}", find(ProblemKind::Cycle).message);
+}
+
+#[tokio::test]
+async fn missing_field_is_explained_with_applicable_suggestions() {
+    let engine = flow_tests::engine().await;
+    let flow = Flow::new("mismatch")
+        .with_node("users", "generate_rows", json!({"count": 1, "fields": {"name": {"pattern": "x"}, "age": {"value": 3}}}))
+        .with_node("pick", "filter", json!({"conditions": [{"field": "full_name", "op": "eq", "value": "x"}]}))
+        .with_node("out", "collect", json!({}))
+        .with_edge("users", "pick")
+        .with_edge("pick", "out");
+    let report = engine.validate(&flow);
+    assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
+    let p = &report.problems[0];
+    assert_eq!(p.kind, ProblemKind::MissingField);
+    assert_eq!((p.node.as_deref(), p.field.as_deref()), (Some("pick"), Some("/conditions/0/field")));
+    assert!(p.message.contains("full_name") && p.message.contains("age, name"), "{}", p.message);
+    assert!(p.suggestions.contains(&Suggestion::ReplaceField {
+        node: "pick".into(),
+        param: "/conditions/0/field".into(),
+        from: "full_name".into(),
+        to: "name".into(),
+    }));
+    assert!(p.suggestions.iter().any(|s| matches!(s,
+        Suggestion::InsertFieldMapper { rename_from, rename_to, from, to }
+            if rename_from == "name" && rename_to == "full_name" && from.node == "users" && to.node == "pick")));
+}
+
+#[tokio::test]
+async fn schemas_propagate_through_mappers_and_numeric_use_is_checked() {
+    let engine = flow_tests::engine().await;
+    let flow = Flow::new("propagate")
+        .with_node("users", "generate_rows", json!({"count": 1, "fields": {"name": {"pattern": "x"}, "age": {"value": 3}}}))
+        .with_node("map", "field_mapper", json!({"operations": [{"op": "rename", "from": "name", "to": "full_name"}]}))
+        .with_node("sum", "aggregate", json!({"group_by": ["full_name"], "aggregations": [{"fn": "sum", "field": "full_name", "as": "s"}]}))
+        .with_node("out", "collect", json!({}))
+        .with_edge("users", "map")
+        .with_edge("map", "sum")
+        .with_edge("sum", "out");
+    assert_eq!(kinds(&flow, &engine), vec![ProblemKind::IncompatibleType]);
+}
+
+#[tokio::test]
+async fn the_engine_refuses_to_start_an_invalid_flow() {
+    let engine = flow_tests::engine().await;
+    let flow = Flow::new("bad").with_node("x", "filter", json!({"conditions": []}));
+    let err = engine.start(flow, flow_engine::RunOptions::default()).await.expect_err("invalid");
+    assert!(err.to_string().contains("required input `in` is not connected"), "{err}");
+}
