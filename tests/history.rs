@@ -11,7 +11,11 @@ async fn executions_are_listed_and_read_back_with_node_details_and_preview() {
     let engine = engine_with(|c| c.history = flow_engine::HistoryLocation::File(path.clone())).await;
     let flow = Flow::new("history-demo")
         .with_node("users", "generate_rows", users(30))
-        .with_node("active", "filter", json!({"conditions": [{"field": "status", "op": "eq", "value": "active"}]}))
+        .with_node(
+            "active",
+            "filter",
+            json!({"conditions": [{"field": "status", "op": "eq", "value": "active"}]}),
+        )
         .with_node("out", "collect", json!({}))
         .with_edge("users", "active")
         .with_edge("active", "out");
@@ -40,6 +44,9 @@ async fn executions_are_listed_and_read_back_with_node_details_and_preview() {
 
     // A new engine on the same file sees the same history.
     let reopened = engine_with(|c| c.history = flow_engine::HistoryLocation::File(path)).await;
-    let listed = reopened.list_executions(&ListQuery { flow: Some("history-demo".into()), ..Default::default() }).await.expect("list");
+    let listed = reopened
+        .list_executions(&ListQuery { flow: Some("history-demo".into()), ..Default::default() })
+        .await
+        .expect("list");
     assert_eq!(listed.len(), 2);
 }

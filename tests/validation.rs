@@ -24,7 +24,10 @@ async fn every_problem_is_reported_at_once_and_named() {
         .with_edge("lim.nope", "a")
         .with_edge("a", "b")
         .with_edge("b", "a");
-    flow.edges.push(Edge { from: Endpoint { node: "src".into(), port: "out".into() }, to: Endpoint { node: "a".into(), port: "in".into() } });
+    flow.edges.push(Edge {
+        from: Endpoint { node: "src".into(), port: "out".into() },
+        to: Endpoint { node: "a".into(), port: "in".into() },
+    });
     let report = engine.validate(&flow);
     let kinds: Vec<ProblemKind> = report.problems.iter().map(|p| p.kind).collect();
     for expected in [
@@ -47,7 +50,12 @@ async fn every_problem_is_reported_at_once_and_named() {
     assert_eq!(find(ProblemKind::MissingNode).node.as_deref(), Some("ghost"));
     let port = find(ProblemKind::MissingPort);
     assert_eq!((port.node.as_deref(), port.port.as_deref()), (Some("lim"), Some("nope")));
-    assert_eq!(find(ProblemKind::RequiredInputUnconnected).node.as_deref(), Some("lonely"));
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::RequiredInputUnconnected && p.node.as_deref() == Some("lonely"))
+    );
     assert!(find(ProblemKind::Cycle).message.contains("`a`, `b`"), "{}", find(ProblemKind::Cycle).message);
 }
 
@@ -55,8 +63,16 @@ async fn every_problem_is_reported_at_once_and_named() {
 async fn missing_field_is_explained_with_applicable_suggestions() {
     let engine = flow_tests::engine().await;
     let flow = Flow::new("mismatch")
-        .with_node("users", "generate_rows", json!({"count": 1, "fields": {"name": {"pattern": "x"}, "age": {"value": 3}}}))
-        .with_node("pick", "filter", json!({"conditions": [{"field": "full_name", "op": "eq", "value": "x"}]}))
+        .with_node(
+            "users",
+            "generate_rows",
+            json!({"count": 1, "fields": {"name": {"pattern": "x"}, "age": {"value": 3}}}),
+        )
+        .with_node(
+            "pick",
+            "filter",
+            json!({"conditions": [{"field": "full_name", "op": "eq", "value": "x"}]}),
+        )
         .with_node("out", "collect", json!({}))
         .with_edge("users", "pick")
         .with_edge("pick", "out");

@@ -94,7 +94,11 @@ fn filter_map_flow(rows: u64, expression: bool) -> Flow {
             }}),
         )
         .with_node("active", "filter", filter)
-        .with_node("rename", "field_mapper", json!({"operations": [{"op": "rename", "from": "name", "to": "full_name"}]}))
+        .with_node(
+            "rename",
+            "field_mapper",
+            json!({"operations": [{"op": "rename", "from": "name", "to": "full_name"}]}),
+        )
         .with_node("count", "collect", json!({"max_records": 0}))
         .with_edge("users", "active")
         .with_edge("active", "rename")
@@ -145,10 +149,8 @@ fn print_table(figures: &BTreeMap<String, f64>) {
 /// Merges the figures into `bench/results/latest.json`, keeping keys other benchmarks wrote.
 fn save(figures: &BTreeMap<String, f64>) -> Result<()> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results").join("latest.json");
-    let mut all: BTreeMap<String, serde_json::Value> = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let mut all: BTreeMap<String, serde_json::Value> =
+        std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
     for (k, v) in figures {
         all.insert(k.clone(), json!((v * 100.0).round() / 100.0));
     }

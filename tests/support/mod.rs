@@ -17,8 +17,11 @@ pub async fn engine() -> Engine {
 pub async fn engine_with(tune: impl FnOnce(&mut EngineConfig)) -> Engine {
     let mut config = EngineConfig { history: HistoryLocation::InMemory, ..EngineConfig::default() };
     config.runtime.batch_size = 100;
-    config.runtime.retry =
-        RetryPolicy { retries: 3, base_delay: Duration::from_millis(20), max_delay: Duration::from_millis(500) };
+    config.runtime.retry = RetryPolicy {
+        retries: 3,
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(500),
+    };
     tune(&mut config);
     Engine::open(config).await.expect("engine opens")
 }

@@ -91,7 +91,10 @@ impl Display {
         let _ = self.multi.clear();
         let secs = (report.finished_at - report.started_at).num_milliseconds() as f64 / 1000.0;
         eprintln!("execution {} {:?} in {secs:.3} s", report.id, report.state);
-        eprintln!("{:<24} {:<10} {:>12} {:>12} {:>8} {:>8}", "node", "state", "in", "out", "errors", "attempts");
+        eprintln!(
+            "{:<24} {:<10} {:>12} {:>12} {:>8} {:>8}",
+            "node", "state", "in", "out", "errors", "attempts"
+        );
         for n in &report.nodes {
             eprintln!(
                 "{:<24} {:<10} {:>12} {:>12} {:>8} {:>8}",

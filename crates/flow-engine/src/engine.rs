@@ -7,8 +7,8 @@ use chrono::Utc;
 use flow_history::{ExecutionDetail, ExecutionSummary, History, HistoryError, ListQuery};
 use flow_model::{Flow, NodeDescriptor, ValidationReport};
 use flow_runtime::{
-    Breakers, Control, Event, EventBus, EventKind, ExecutionReport, ExecutionRequest,
-    ExecutionState, NodeTypes, Runtime, Subscription,
+    Breakers, Control, Event, EventBus, EventKind, ExecutionReport, ExecutionRequest, ExecutionState,
+    NodeTypes, Runtime, Subscription,
 };
 use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
@@ -126,7 +126,11 @@ impl Engine {
             execution_id: id,
             correlation_id: correlation_id.clone(),
             at: Utc::now(),
-            kind: EventKind::ExecutionState { flow: flow.name.clone(), state: ExecutionState::Queued, error: None },
+            kind: EventKind::ExecutionState {
+                flow: flow.name.clone(),
+                state: ExecutionState::Queued,
+                error: None,
+            },
         });
         // Waiting for a slot happens here, in call order: tokio's semaphore is fair.
         let slot = Arc::clone(&self.inner.slots).acquire_owned();

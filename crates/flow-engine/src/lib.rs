@@ -9,10 +9,10 @@ pub use config::{ConfigError, EngineConfig, HistoryLocation};
 pub use engine::{Engine, EngineError, RunOptions};
 pub use flow_history::{ExecutionDetail, ExecutionSummary, ListQuery};
 pub use flow_model::{
-    Flow, NodeDescriptor, Problem, ProblemKind, Record, Suggestion, ValidationReport, Value,
-    load_flow, save_flow,
+    Flow, NodeDescriptor, Problem, ProblemKind, Record, Suggestion, ValidationReport, Value, load_flow,
+    save_flow,
 };
 pub use flow_runtime::{
-    BreakerConfig, Counters, ErrorKind, Event, EventKind, ExecutionReport, ExecutionState,
-    NodeReport, NodeState, RetryPolicy, RuntimeConfig, SinkOutcome, Subscription,
+    BreakerConfig, Counters, ErrorKind, Event, EventKind, ExecutionReport, ExecutionState, NodeReport,
+    NodeState, RetryPolicy, RuntimeConfig, SinkOutcome, Subscription,
 };

@@ -16,15 +16,8 @@ use crate::HistoryError;
 /// A value that cannot be stored or read back, before the file it concerns is known.
 #[derive(Debug)]
 pub(crate) enum CodecError {
-    Unstorable {
-        what: String,
-        reason: String,
-    },
-    Corrupt {
-        column: &'static str,
-        value: String,
-        reason: String,
-    },
+    Unstorable { what: String, reason: String },
+    Corrupt { column: &'static str, value: String, reason: String },
 }
 
 impl CodecError {
@@ -32,25 +25,12 @@ impl CodecError {
         let file = file.to_path_buf();
         match self {
             Self::Unstorable { what, reason } => HistoryError::Unstorable { file, what, reason },
-            Self::Corrupt {
-                column,
-                value,
-                reason,
-            } => HistoryError::Corrupt {
-                file,
-                column,
-                value,
-                reason,
-            },
+            Self::Corrupt { column, value, reason } => HistoryError::Corrupt { file, column, value, reason },
         }
     }
 
     fn corrupt(column: &'static str, value: impl ToString, reason: impl ToString) -> Self {
-        Self::Corrupt {
-            column,
-            value: value.to_string(),
-            reason: reason.to_string(),
-        }
+        Self::Corrupt { column, value: value.to_string(), reason: reason.to_string() }
     }
 }
 
@@ -79,17 +59,11 @@ pub(crate) fn enum_text<T: Serialize>(what: &str, value: &T) -> Result<String, C
             what: what.to_owned(),
             reason: format!("expected a name, serialized as {other}"),
         }),
-        Err(e) => Err(CodecError::Unstorable {
-            what: what.to_owned(),
-            reason: e.to_string(),
-        }),
+        Err(e) => Err(CodecError::Unstorable { what: what.to_owned(), reason: e.to_string() }),
     }
 }
 
-pub(crate) fn parse_enum<T: DeserializeOwned>(
-    column: &'static str,
-    text: &str,
-) -> Result<T, CodecError> {
+pub(crate) fn parse_enum<T: DeserializeOwned>(column: &'static str, text: &str) -> Result<T, CodecError> {
     serde_json::from_value(serde_json::Value::String(text.to_owned()))
         .map_err(|e| CodecError::corrupt(column, text, e))
 }
@@ -119,10 +93,8 @@ pub(crate) fn parse_int<T: TryFrom<i64>>(column: &'static str, n: i64) -> Result
 }
 
 pub(crate) fn record_text(record: &Record) -> Result<String, CodecError> {
-    serde_json::to_string(record).map_err(|e| CodecError::Unstorable {
-        what: "sample record".to_owned(),
-        reason: e.to_string(),
-    })
+    serde_json::to_string(record)
+        .map_err(|e| CodecError::Unstorable { what: "sample record".to_owned(), reason: e.to_string() })
 }
 
 pub(crate) fn parse_record(text: &str) -> Result<Record, CodecError> {
@@ -146,14 +118,8 @@ mod tests {
 
     #[test]
     fn enums_are_their_snake_case_names() {
-        assert_eq!(
-            enum_text("state", &ExecutionState::Running).expect("encode"),
-            "running"
-        );
-        assert_eq!(
-            enum_text("kind", &ErrorKind::CircuitOpen).expect("encode"),
-            "circuit_open"
-        );
+        assert_eq!(enum_text("state", &ExecutionState::Running).expect("encode"), "running");
+        assert_eq!(enum_text("kind", &ErrorKind::CircuitOpen).expect("encode"), "circuit_open");
         let kind: ErrorKind = parse_enum("kind", "circuit_open").expect("decode");
         assert_eq!(kind, ErrorKind::CircuitOpen);
         assert!(parse_enum::<ExecutionState>("state", "exploded").is_err());

@@ -36,17 +36,8 @@ pub enum HistoryError {
     NotFound { file: PathBuf, id: Uuid },
     /// A value the schema cannot hold (a counter above `i64::MAX`).
     #[error("history database {file}: cannot store {what}: {reason}")]
-    Unstorable {
-        file: PathBuf,
-        what: String,
-        reason: String,
-    },
+    Unstorable { file: PathBuf, what: String, reason: String },
     /// A stored value this build cannot read back (written by another version, or edited).
     #[error("history database {file}: stored {column} {value:?} is invalid: {reason}")]
-    Corrupt {
-        file: PathBuf,
-        column: &'static str,
-        value: String,
-        reason: String,
-    },
+    Corrupt { file: PathBuf, column: &'static str, value: String, reason: String },
 }

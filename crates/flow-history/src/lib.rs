@@ -33,11 +33,8 @@ static MIGRATOR: Migrator = sqlx::migrate!();
 const INTERRUPTED: &str = "interrupted: the engine stopped while this execution ran";
 
 /// States of an execution that has not finished.
-const UNFINISHED: [ExecutionState; 3] = [
-    ExecutionState::Queued,
-    ExecutionState::Running,
-    ExecutionState::Paused,
-];
+const UNFINISHED: [ExecutionState; 3] =
+    [ExecutionState::Queued, ExecutionState::Running, ExecutionState::Paused];
 
 /// The execution history; cheap to clone (a connection pool).
 #[derive(Debug, Clone)]
@@ -51,10 +48,8 @@ impl History {
     /// Opens (creating the file and parent directories) and migrates the database at `path`.
     pub async fn open(path: &Path) -> Result<History, HistoryError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| HistoryError::CreateDir {
-                file: path.to_path_buf(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| HistoryError::CreateDir { file: path.to_path_buf(), source })?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -68,10 +63,7 @@ impl History {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|source| HistoryError::Open {
-                file: path.to_path_buf(),
-                source,
-            })?;
+            .map_err(|source| HistoryError::Open { file: path.to_path_buf(), source })?;
         Self::migrated(pool, path).await
     }
 
@@ -86,10 +78,7 @@ impl History {
             .max_lifetime(None)
             .connect_with(SqliteConnectOptions::new().in_memory(true))
             .await
-            .map_err(|source| HistoryError::Open {
-                file: file.to_path_buf(),
-                source,
-            })?;
+            .map_err(|source| HistoryError::Open { file: file.to_path_buf(), source })?;
         Self::migrated(pool, file).await
     }
 
@@ -97,14 +86,8 @@ impl History {
         MIGRATOR
             .run(&pool)
             .await
-            .map_err(|source| HistoryError::Migrate {
-                file: file.to_path_buf(),
-                source,
-            })?;
-        Ok(History {
-            pool,
-            file: file.into(),
-        })
+            .map_err(|source| HistoryError::Migrate { file: file.to_path_buf(), source })?;
+        Ok(History { pool, file: file.into() })
     }
 
     /// An execution was queued/started: insert its row (state as given, usually Queued or Running).
@@ -140,10 +123,7 @@ impl History {
             .await
             .map_err(|e| self.query_error(e))?;
         if done.rows_affected() == 0 {
-            return Err(HistoryError::NotFound {
-                file: self.file.to_path_buf(),
-                id,
-            });
+            return Err(HistoryError::NotFound { file: self.file.to_path_buf(), id });
         }
         Ok(())
     }
@@ -166,15 +146,14 @@ impl History {
         report: &ExecutionReport,
     ) -> Result<(), HistoryError> {
         let id = report.id.to_string();
-        let records_out = report
-            .nodes
-            .iter()
-            .try_fold(0u64, |sum, n| sum.checked_add(n.counters.records_out))
-            .ok_or_else(|| HistoryError::Unstorable {
-                file: self.file.to_path_buf(),
-                what: "the execution's records_out".to_owned(),
-                reason: "the sum over its nodes overflows".to_owned(),
-            })?;
+        let records_out =
+            report.nodes.iter().try_fold(0u64, |sum, n| sum.checked_add(n.counters.records_out)).ok_or_else(
+                || HistoryError::Unstorable {
+                    file: self.file.to_path_buf(),
+                    what: "the execution's records_out".to_owned(),
+                    reason: "the sum over its nodes overflows".to_owned(),
+                },
+            )?;
         sqlx::query(
             "INSERT INTO executions \
                  (id, correlation_id, flow, state, error, started_at, finished_at, records_out) \
@@ -222,13 +201,7 @@ impl History {
             .bind(self.located(int(&what("records_out"), node.counters.records_out))?)
             .bind(self.located(int(&what("errors"), node.counters.errors))?)
             .bind(&node.error)
-            .bind(
-                self.located(
-                    node.error_kind
-                        .map(|k| enum_text(&what("error_kind"), &k))
-                        .transpose(),
-                )?,
-            )
+            .bind(self.located(node.error_kind.map(|k| enum_text(&what("error_kind"), &k)).transpose())?)
             .bind(self.located(node.sink.map(|s| enum_text(&what("sink"), &s)).transpose())?)
             .execute(&mut *conn)
             .await
@@ -258,52 +231,35 @@ impl History {
     pub async fn mark_interrupted(&self) -> Result<u64, HistoryError> {
         let mut query = QueryBuilder::<Sqlite>::new("UPDATE executions SET state = ");
         query.push_bind(self.located(enum_text("execution state", &ExecutionState::Failed))?);
-        query
-            .push(", error = ")
-            .push_bind(INTERRUPTED)
-            .push(" WHERE state IN (");
+        query.push(", error = ").push_bind(INTERRUPTED).push(" WHERE state IN (");
         let mut states = query.separated(", ");
         for state in UNFINISHED {
             states.push_bind(self.located(enum_text("execution state", &state))?);
         }
         query.push(")");
-        let done = query
-            .build()
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.query_error(e))?;
+        let done = query.build().execute(&self.pool).await.map_err(|e| self.query_error(e))?;
         Ok(done.rows_affected())
     }
 
     /// Newest first.
     pub async fn list(&self, query: &ListQuery) -> Result<Vec<ExecutionSummary>, HistoryError> {
-        let mut sql = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE 1 = 1"
-        ));
+        let mut sql =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE 1 = 1"));
         if let Some(flow) = &query.flow {
             sql.push(" AND flow = ").push_bind(flow.clone());
         }
         if let Some(state) = &query.state {
-            sql.push(" AND state = ")
-                .push_bind(self.located(enum_text("execution state", state))?);
+            sql.push(" AND state = ").push_bind(self.located(enum_text("execution state", state))?);
         }
-        let limit = query
-            .limit
-            .unwrap_or(types::DEFAULT_LIMIT)
-            .min(types::MAX_LIMIT);
+        let limit = query.limit.unwrap_or(types::DEFAULT_LIMIT).min(types::MAX_LIMIT);
         // rowid breaks ties between executions started in the same instant: later insert first.
         sql.push(" ORDER BY started_at DESC, rowid DESC LIMIT ")
             .push_bind(i64::from(limit))
             .push(" OFFSET ")
             .push_bind(i64::from(query.offset.unwrap_or(0)));
-        let rows: Vec<ExecutionRow> = sql
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.query_error(e))?;
-        rows.into_iter()
-            .map(|r| self.located(r.into_summary()))
-            .collect()
+        let rows: Vec<ExecutionRow> =
+            sql.build_query_as().fetch_all(&self.pool).await.map_err(|e| self.query_error(e))?;
+        rows.into_iter().map(|r| self.located(r.into_summary())).collect()
     }
 
     /// One execution with its nodes and samples, or None.
@@ -311,13 +267,12 @@ impl History {
         let id_text = id.to_string();
         // One read transaction: a concurrent record_finished is seen entirely or not at all.
         let mut tx = self.pool.begin().await.map_err(|e| self.query_error(e))?;
-        let row: Option<ExecutionRow> = sqlx::query_as(&format!(
-            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?"
-        ))
-        .bind(&id_text)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| self.query_error(e))?;
+        let row: Option<ExecutionRow> =
+            sqlx::query_as(&format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?"))
+                .bind(&id_text)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.query_error(e))?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -339,36 +294,25 @@ impl History {
         tx.commit().await.map_err(|e| self.query_error(e))?;
 
         let seqs: Vec<i64> = node_rows.iter().map(|n| n.seq).collect();
-        let mut nodes = node_rows
-            .into_iter()
-            .map(|n| self.located(n.into_report()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut nodes =
+            node_rows.into_iter().map(|n| self.located(n.into_report())).collect::<Result<Vec<_>, _>>()?;
         for sample in samples {
             // The foreign key guarantees the node exists; seqs is sorted by the query.
-            let node = seqs
-                .binary_search(&sample.node_seq)
-                .ok()
-                .and_then(|i| nodes.get_mut(i))
-                .ok_or_else(|| HistoryError::Corrupt {
+            let node = seqs.binary_search(&sample.node_seq).ok().and_then(|i| nodes.get_mut(i)).ok_or_else(
+                || HistoryError::Corrupt {
                     file: self.file.to_path_buf(),
                     column: "node_samples.node_seq",
                     value: sample.node_seq.to_string(),
                     reason: "no such node".to_owned(),
-                })?;
-            node.sample
-                .push(self.located(parse_record(&sample.record))?);
+                },
+            )?;
+            node.sample.push(self.located(parse_record(&sample.record))?);
         }
-        Ok(Some(ExecutionDetail {
-            summary: self.located(row.into_summary())?,
-            nodes,
-        }))
+        Ok(Some(ExecutionDetail { summary: self.located(row.into_summary())?, nodes }))
     }
 
     fn query_error(&self, source: sqlx::Error) -> HistoryError {
-        HistoryError::Query {
-            file: self.file.to_path_buf(),
-            source,
-        }
+        HistoryError::Query { file: self.file.to_path_buf(), source }
     }
 
     /// Names this database in a conversion error.

@@ -5,8 +5,7 @@ use flow_runtime::{Counters, NodeReport};
 
 use crate::ExecutionSummary;
 use crate::codec::{
-    CodecError, parse_enum, parse_int, parse_optional_enum, parse_optional_time, parse_time,
-    parse_uuid,
+    CodecError, parse_enum, parse_int, parse_optional_enum, parse_optional_time, parse_time, parse_uuid,
 };
 
 /// Columns of `executions` read into an `ExecutionRow`.
@@ -28,8 +27,7 @@ pub(crate) struct ExecutionRow {
 impl ExecutionRow {
     pub(crate) fn into_summary(self) -> Result<ExecutionSummary, CodecError> {
         let started_at = parse_time("executions.started_at", &self.started_at)?;
-        let finished_at =
-            parse_optional_time("executions.finished_at", self.finished_at.as_deref())?;
+        let finished_at = parse_optional_time("executions.finished_at", self.finished_at.as_deref())?;
         Ok(ExecutionSummary {
             id: parse_uuid("executions.id", &self.id)?,
             correlation_id: self.correlation_id,

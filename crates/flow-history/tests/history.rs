@@ -19,10 +19,7 @@ fn at(secs: i64) -> DateTime<Utc> {
 
 fn record(i: i64) -> Record {
     let mut nested = Record::new();
-    nested.insert(
-        "tags",
-        Value::Array(vec!["a".into(), Value::Null, Value::Bool(true)]),
-    );
+    nested.insert("tags", Value::Array(vec!["a".into(), Value::Null, Value::Bool(true)]));
     Record::from([
         ("id", Value::Int(i)),
         ("name", format!("row {i}").into()),
@@ -51,32 +48,20 @@ fn node(id: &str, node_type: &str, state: NodeState, start: i64) -> NodeReport {
 /// A failed execution with a node of every interesting shape.
 fn failed_report(id: Uuid, flow: &str, start: i64) -> ExecutionReport {
     let source = NodeReport {
-        counters: Counters {
-            records_in: 0,
-            records_out: 3,
-            errors: 0,
-        },
+        counters: Counters { records_in: 0, records_out: 3, errors: 0 },
         sample: (0..3).map(record).collect(),
         ..node("src", "generate", NodeState::Succeeded, start)
     };
     let transform = NodeReport {
         attempts: 3,
-        counters: Counters {
-            records_in: 3,
-            records_out: 2,
-            errors: 1,
-        },
+        counters: Counters { records_in: 3, records_out: 2, errors: 1 },
         error: Some("upstream busy after 3 attempts".to_owned()),
         error_kind: Some(ErrorKind::Transient),
         sample: vec![record(7)],
         ..node("map", "http_enrich", NodeState::Failed, start)
     };
     let sink = NodeReport {
-        counters: Counters {
-            records_in: 2,
-            records_out: 2,
-            errors: 0,
-        },
+        counters: Counters { records_in: 2, records_out: 2, errors: 0 },
         sink: Some(SinkOutcome::RolledBack),
         ..node("out", "write_csv", NodeState::Cancelled, start)
     };
@@ -101,11 +86,7 @@ fn failed_report(id: Uuid, flow: &str, start: i64) -> ExecutionReport {
 
 fn succeeded_report(id: Uuid, flow: &str, start: i64, records_out: u64) -> ExecutionReport {
     let only = NodeReport {
-        counters: Counters {
-            records_in: records_out,
-            records_out,
-            errors: 0,
-        },
+        counters: Counters { records_in: records_out, records_out, errors: 0 },
         sink: Some(SinkOutcome::Committed),
         ..node("out", "collect", NodeState::Succeeded, start)
     };
@@ -124,25 +105,13 @@ fn succeeded_report(id: Uuid, flow: &str, start: i64, records_out: u64) -> Execu
 
 async fn start(history: &History, report: &ExecutionReport, state: ExecutionState) {
     history
-        .record_started(
-            report.id,
-            &report.correlation_id,
-            &report.flow,
-            state,
-            report.started_at,
-        )
+        .record_started(report.id, &report.correlation_id, &report.flow, state, report.started_at)
         .await
         .expect("record_started");
 }
 
 async fn state_of(history: &History, id: Uuid) -> ExecutionState {
-    history
-        .get(id)
-        .await
-        .expect("get")
-        .expect("execution exists")
-        .summary
-        .state
+    history.get(id).await.expect("get").expect("execution exists").summary.state
 }
 
 /// record_started, record_finished, then get returns exactly what the report said.
@@ -150,26 +119,15 @@ async fn check_round_trip(history: &History) {
     let report = failed_report(Uuid::now_v7(), "orders", 0);
     start(history, &report, ExecutionState::Running).await;
 
-    let running = history
-        .get(report.id)
-        .await
-        .expect("get")
-        .expect("started execution");
+    let running = history.get(report.id).await.expect("get").expect("started execution");
     assert_eq!(running.summary.state, ExecutionState::Running);
     assert_eq!(running.summary.finished_at, None);
     assert_eq!(running.summary.duration_ms, None);
     assert_eq!(running.summary.records_out, 0);
     assert!(running.nodes.is_empty());
 
-    history
-        .record_finished(&report)
-        .await
-        .expect("record_finished");
-    let detail = history
-        .get(report.id)
-        .await
-        .expect("get")
-        .expect("finished execution");
+    history.record_finished(&report).await.expect("record_finished");
+    let detail = history.get(report.id).await.expect("get").expect("finished execution");
     let expected = ExecutionDetail {
         summary: ExecutionSummary {
             id: report.id,
@@ -192,9 +150,7 @@ async fn check_round_trip(history: &History) {
 #[tokio::test]
 async fn file_database_returns_exactly_what_was_recorded() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let history = History::open(&dir.path().join("history.db"))
-        .await
-        .expect("open");
+    let history = History::open(&dir.path().join("history.db")).await.expect("open");
     check_round_trip(&history).await;
 }
 
@@ -218,21 +174,11 @@ async fn in_memory_databases_are_private() {
 async fn record_finished_without_start_creates_the_execution_and_recording_again_replaces_nodes() {
     let history = History::in_memory().await.expect("in_memory");
     let mut report = failed_report(Uuid::now_v7(), "orders", 0);
-    history
-        .record_finished(&report)
-        .await
-        .expect("first record");
+    history.record_finished(&report).await.expect("first record");
     report.nodes.truncate(1);
     report.nodes[0].sample.truncate(1);
-    history
-        .record_finished(&report)
-        .await
-        .expect("second record");
-    let detail = history
-        .get(report.id)
-        .await
-        .expect("get")
-        .expect("recorded");
+    history.record_finished(&report).await.expect("second record");
+    let detail = history.get(report.id).await.expect("get").expect("recorded");
     assert_eq!(detail.nodes, report.nodes);
     assert_eq!(detail.summary.records_out, 3);
 }
@@ -242,25 +188,11 @@ async fn record_finished_keeps_the_start_time_recorded_when_queued() {
     let history = History::in_memory().await.expect("in_memory");
     let report = succeeded_report(Uuid::now_v7(), "f", 10, 5);
     history
-        .record_started(
-            report.id,
-            &report.correlation_id,
-            "f",
-            ExecutionState::Queued,
-            at(8),
-        )
+        .record_started(report.id, &report.correlation_id, "f", ExecutionState::Queued, at(8))
         .await
         .expect("record_started");
-    history
-        .record_finished(&report)
-        .await
-        .expect("record_finished");
-    let summary = history
-        .get(report.id)
-        .await
-        .expect("get")
-        .expect("recorded")
-        .summary;
+    history.record_finished(&report).await.expect("record_finished");
+    let summary = history.get(report.id).await.expect("get").expect("recorded").summary;
     assert_eq!(summary.started_at, at(8));
     assert_eq!(summary.duration_ms, Some(4_000));
 }
@@ -270,13 +202,9 @@ async fn list_is_newest_first_and_filters_by_flow_and_state_with_limit_and_offse
     let history = History::in_memory().await.expect("in_memory");
     // Inserted out of time order so the order comes from started_at, not insertion.
     let mut ids = BTreeMap::new();
-    for (start, flow, finished) in [
-        (3, "a", true),
-        (1, "b", true),
-        (5, "a", false),
-        (2, "a", true),
-        (4, "b", false),
-    ] {
+    for (start, flow, finished) in
+        [(3, "a", true), (1, "b", true), (5, "a", false), (2, "a", true), (4, "b", false)]
+    {
         let id = Uuid::now_v7();
         ids.insert(start, id);
         let report = succeeded_report(id, flow, start, start as u64 * 10);
@@ -290,23 +218,11 @@ async fn list_is_newest_first_and_filters_by_flow_and_state_with_limit_and_offse
     assert_eq!(all[2].records_out, 30);
     assert_eq!(all[2].duration_ms, Some(2_000));
 
-    let flow_a = ListQuery {
-        flow: Some("a".to_owned()),
-        ..ListQuery::default()
-    };
-    assert_eq!(
-        ids_of(history.list(&flow_a).await.expect("list")),
-        [5, 3, 2].map(|s| ids[&s])
-    );
+    let flow_a = ListQuery { flow: Some("a".to_owned()), ..ListQuery::default() };
+    assert_eq!(ids_of(history.list(&flow_a).await.expect("list")), [5, 3, 2].map(|s| ids[&s]));
 
-    let running = ListQuery {
-        state: Some(ExecutionState::Running),
-        ..ListQuery::default()
-    };
-    assert_eq!(
-        ids_of(history.list(&running).await.expect("list")),
-        [5, 4].map(|s| ids[&s])
-    );
+    let running = ListQuery { state: Some(ExecutionState::Running), ..ListQuery::default() };
+    assert_eq!(ids_of(history.list(&running).await.expect("list")), [5, 4].map(|s| ids[&s]));
 
     let both = ListQuery {
         flow: Some("b".to_owned()),
@@ -315,37 +231,20 @@ async fn list_is_newest_first_and_filters_by_flow_and_state_with_limit_and_offse
     };
     assert_eq!(ids_of(history.list(&both).await.expect("list")), [ids[&1]]);
 
-    let page = ListQuery {
-        limit: Some(2),
-        offset: Some(1),
-        ..ListQuery::default()
-    };
-    assert_eq!(
-        ids_of(history.list(&page).await.expect("list")),
-        [4, 3].map(|s| ids[&s])
-    );
+    let page = ListQuery { limit: Some(2), offset: Some(1), ..ListQuery::default() };
+    assert_eq!(ids_of(history.list(&page).await.expect("list")), [4, 3].map(|s| ids[&s]));
 
-    let past_end = ListQuery {
-        limit: Some(2),
-        offset: Some(5),
-        ..ListQuery::default()
-    };
+    let past_end = ListQuery { limit: Some(2), offset: Some(5), ..ListQuery::default() };
     assert!(history.list(&past_end).await.expect("list").is_empty());
 
-    let none = ListQuery {
-        flow: Some("zzz".to_owned()),
-        ..ListQuery::default()
-    };
+    let none = ListQuery { flow: Some("zzz".to_owned()), ..ListQuery::default() };
     assert!(history.list(&none).await.expect("list").is_empty());
 }
 
 async fn start_and_maybe_finish(history: &History, report: &ExecutionReport, finish: bool) {
     start(history, report, ExecutionState::Running).await;
     if finish {
-        history
-            .record_finished(report)
-            .await
-            .expect("record_finished");
+        history.record_finished(report).await.expect("record_finished");
     }
 }
 
@@ -356,18 +255,8 @@ async fn list_limit_defaults_to_50_and_is_capped_at_1000() {
         let report = succeeded_report(Uuid::now_v7(), "f", i, 0);
         start(&history, &report, ExecutionState::Queued).await;
     }
-    assert_eq!(
-        history
-            .list(&ListQuery::default())
-            .await
-            .expect("list")
-            .len(),
-        50
-    );
-    let huge = ListQuery {
-        limit: Some(u32::MAX),
-        ..ListQuery::default()
-    };
+    assert_eq!(history.list(&ListQuery::default()).await.expect("list").len(), 50);
+    let huge = ListQuery { limit: Some(u32::MAX), ..ListQuery::default() };
     assert_eq!(history.list(&huge).await.expect("list").len(), 1000);
 }
 
@@ -376,26 +265,13 @@ async fn record_state_changes_the_state() {
     let history = History::in_memory().await.expect("in_memory");
     let report = succeeded_report(Uuid::now_v7(), "f", 0, 1);
     start(&history, &report, ExecutionState::Queued).await;
-    for state in [
-        ExecutionState::Running,
-        ExecutionState::Paused,
-        ExecutionState::Running,
-    ] {
-        history
-            .record_state(report.id, state)
-            .await
-            .expect("record_state");
+    for state in [ExecutionState::Running, ExecutionState::Paused, ExecutionState::Running] {
+        history.record_state(report.id, state).await.expect("record_state");
         assert_eq!(state_of(&history, report.id).await, state);
     }
     let missing = Uuid::now_v7();
-    let err = history
-        .record_state(missing, ExecutionState::Running)
-        .await
-        .expect_err("unknown");
-    assert!(
-        matches!(err, HistoryError::NotFound { id, .. } if id == missing),
-        "{err}"
-    );
+    let err = history.record_state(missing, ExecutionState::Running).await.expect_err("unknown");
+    assert!(matches!(err, HistoryError::NotFound { id, .. } if id == missing), "{err}");
 }
 
 #[tokio::test]
@@ -403,11 +279,7 @@ async fn mark_interrupted_fails_only_unfinished_executions() {
     let dir = tempfile::tempdir().expect("tempdir");
     let history = History::open(&dir.path().join("h.db")).await.expect("open");
     let mut unfinished = Vec::new();
-    for state in [
-        ExecutionState::Queued,
-        ExecutionState::Running,
-        ExecutionState::Paused,
-    ] {
+    for state in [ExecutionState::Queued, ExecutionState::Running, ExecutionState::Paused] {
         let report = succeeded_report(Uuid::now_v7(), "f", 0, 1);
         start(&history, &report, state).await;
         unfinished.push(report.id);
@@ -418,15 +290,9 @@ async fn mark_interrupted_fails_only_unfinished_executions() {
     start_and_maybe_finish(&history, &failed, true).await;
     let cancelled = succeeded_report(Uuid::now_v7(), "f", 3, 0);
     start(&history, &cancelled, ExecutionState::Running).await;
-    history
-        .record_state(cancelled.id, ExecutionState::Cancelled)
-        .await
-        .expect("record_state");
+    history.record_state(cancelled.id, ExecutionState::Cancelled).await.expect("record_state");
 
-    assert_eq!(
-        history.mark_interrupted().await.expect("mark_interrupted"),
-        3
-    );
+    assert_eq!(history.mark_interrupted().await.expect("mark_interrupted"), 3);
     for id in unfinished {
         let summary = history.get(id).await.expect("get").expect("exists").summary;
         assert_eq!(summary.state, ExecutionState::Failed);
@@ -435,24 +301,12 @@ async fn mark_interrupted_fails_only_unfinished_executions() {
             Some("interrupted: the engine stopped while this execution ran")
         );
     }
-    assert_eq!(
-        state_of(&history, succeeded.id).await,
-        ExecutionState::Succeeded
-    );
+    assert_eq!(state_of(&history, succeeded.id).await, ExecutionState::Succeeded);
     let failed_detail = history.get(failed.id).await.expect("get").expect("exists");
-    assert_eq!(
-        failed_detail.summary.error, failed.error,
-        "finished errors are kept"
-    );
-    assert_eq!(
-        state_of(&history, cancelled.id).await,
-        ExecutionState::Cancelled
-    );
+    assert_eq!(failed_detail.summary.error, failed.error, "finished errors are kept");
+    assert_eq!(state_of(&history, cancelled.id).await, ExecutionState::Cancelled);
 
-    assert_eq!(
-        history.mark_interrupted().await.expect("mark_interrupted"),
-        0
-    );
+    assert_eq!(history.mark_interrupted().await.expect("mark_interrupted"), 0);
 }
 
 #[tokio::test]
@@ -465,23 +319,15 @@ async fn reopening_keeps_data_and_migrations_are_idempotent() {
         start_and_maybe_finish(&history, &report, true).await;
     }
     let again = History::open(&path).await.expect("reopen");
-    let while_open = History::open(&path)
-        .await
-        .expect("open while another is open");
+    let while_open = History::open(&path).await.expect("open while another is open");
     let detail = again.get(report.id).await.expect("get").expect("kept");
     assert_eq!(detail.nodes, report.nodes);
 
     // Both handles see each other's writes.
     let other = succeeded_report(Uuid::now_v7(), "orders", 9, 4);
-    while_open
-        .record_finished(&other)
-        .await
-        .expect("record_finished");
+    while_open.record_finished(&other).await.expect("record_finished");
     let listed = again.list(&ListQuery::default()).await.expect("list");
-    assert_eq!(
-        listed.iter().map(|s| s.id).collect::<Vec<_>>(),
-        [other.id, report.id]
-    );
+    assert_eq!(listed.iter().map(|s| s.id).collect::<Vec<_>>(), [other.id, report.id]);
 }
 
 #[tokio::test]
@@ -492,18 +338,8 @@ async fn opening_a_path_in_a_missing_directory_creates_it() {
     assert!(path.is_file());
     let report = succeeded_report(Uuid::now_v7(), "f", 0, 1);
     start_and_maybe_finish(&history, &report, true).await;
-    assert_eq!(
-        history
-            .list(&ListQuery::default())
-            .await
-            .expect("list")
-            .len(),
-        1
-    );
-    assert!(
-        path.with_extension("db-wal").is_file(),
-        "the database is in WAL mode"
-    );
+    assert_eq!(history.list(&ListQuery::default()).await.expect("list").len(), 1);
+    assert!(path.with_extension("db-wal").is_file(), "the database is in WAL mode");
 }
 
 #[tokio::test]
@@ -515,10 +351,7 @@ async fn errors_name_the_database_file() {
     let err = History::open(&path).await.expect_err("parent is a file");
     assert!(matches!(err, HistoryError::CreateDir { .. }), "{err:?}");
     let message = err.to_string();
-    assert!(
-        message.starts_with(&format!("history database {}: ", path.display())),
-        "{message}"
-    );
+    assert!(message.starts_with(&format!("history database {}: ", path.display())), "{message}");
 
     let history = History::open(&dir.path().join("h.db")).await.expect("open");
     let report = succeeded_report(Uuid::now_v7(), "f", 0, 1);
@@ -536,10 +369,7 @@ async fn counters_beyond_sqlite_integers_are_refused_atomically() {
     let mut report = failed_report(Uuid::now_v7(), "f", 0);
     start(&history, &report, ExecutionState::Running).await;
     report.nodes[2].counters.records_in = u64::MAX;
-    let err = history
-        .record_finished(&report)
-        .await
-        .expect_err("too large");
+    let err = history.record_finished(&report).await.expect_err("too large");
     assert!(matches!(err, HistoryError::Unstorable { .. }), "{err:?}");
     // The transaction rolled back: nothing of the report was written.
     let detail = history.get(report.id).await.expect("get").expect("started");
@@ -551,15 +381,8 @@ async fn counters_beyond_sqlite_integers_are_refused_atomically() {
 async fn detail_serializes_flat() {
     let history = History::in_memory().await.expect("in_memory");
     let report = failed_report(Uuid::now_v7(), "orders", 0);
-    history
-        .record_finished(&report)
-        .await
-        .expect("record_finished");
-    let detail = history
-        .get(report.id)
-        .await
-        .expect("get")
-        .expect("recorded");
+    history.record_finished(&report).await.expect("record_finished");
+    let detail = history.get(report.id).await.expect("get").expect("recorded");
     // Through text, not serde_json::Value, whose maps would sort the records' fields.
     let text = serde_json::to_string(&detail).expect("serialize");
     let json: serde_json::Value = serde_json::from_str(&text).expect("parse");

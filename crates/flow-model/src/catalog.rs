@@ -143,8 +143,9 @@ impl Catalog {
         let mut entries = BTreeMap::new();
         for spec in specs {
             let descriptor = spec.descriptor();
-            let params = jsonschema::validator_for(&descriptor.params_schema).map_err(|e| {
-                CatalogError { node_type: descriptor.node_type.clone(), message: e.to_string() }
+            let params = jsonschema::validator_for(&descriptor.params_schema).map_err(|e| CatalogError {
+                node_type: descriptor.node_type.clone(),
+                message: e.to_string(),
             })?;
             entries.insert(descriptor.node_type.clone(), Entry { spec, descriptor, params });
         }

@@ -20,9 +20,7 @@ pub enum FlowFileError {
     Syntax { file: PathBuf, line: usize, column: usize, message: String },
     #[error("{file}:{line}:{column}: {path}: {message}")]
     Invalid { file: PathBuf, line: usize, column: usize, path: String, message: String },
-    #[error(
-        "{file}: unsupported flow file version {found} (this build reads version {FLOW_FILE_VERSION})"
-    )]
+    #[error("{file}: unsupported flow file version {found} (this build reads version {FLOW_FILE_VERSION})")]
     Version { file: PathBuf, found: String },
     #[error("{file}: cannot write: {source}")]
     Write {

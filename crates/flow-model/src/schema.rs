@@ -54,10 +54,7 @@ pub struct RecordSchema {
 impl RecordSchema {
     pub fn new(fields: impl IntoIterator<Item = (String, FieldType)>) -> Self {
         Self {
-            fields: fields
-                .into_iter()
-                .map(|(name, field_type)| FieldSchema { name, field_type })
-                .collect(),
+            fields: fields.into_iter().map(|(name, field_type)| FieldSchema { name, field_type }).collect(),
         }
     }
 

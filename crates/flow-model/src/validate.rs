@@ -119,12 +119,9 @@ impl Catalog {
             for (pointer, message) in self.check_params(&node.node_type, &params) {
                 let at = if pointer.is_empty() { "params".to_owned() } else { format!("params{pointer}") };
                 problems.push(
-                    Problem::new(
-                        ProblemKind::InvalidParams,
-                        format!("node `{}`: {at}: {message}", node.id),
-                    )
-                    .node(&node.id)
-                    .field(&pointer),
+                    Problem::new(ProblemKind::InvalidParams, format!("node `{}`: {at}: {message}", node.id))
+                        .node(&node.id)
+                        .field(&pointer),
                 );
             }
         }
@@ -142,10 +139,7 @@ impl Catalog {
                     problems.push(
                         Problem::new(
                             ProblemKind::MissingNode,
-                            format!(
-                                "edge {} -> {}: node `{}` does not exist",
-                                edge.from, edge.to, end.node
-                            ),
+                            format!("edge {} -> {}: node `{}` does not exist", edge.from, edge.to, end.node),
                         )
                         .node(&end.node)
                         .port(&end.port),
@@ -227,7 +221,10 @@ impl Catalog {
                 names.sort_unstable();
                 let mut p = Problem::new(
                     ProblemKind::Cycle,
-                    format!("cycle between nodes {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "cycle between nodes {}",
+                        names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                    ),
                 );
                 p.node = names.first().map(|s| (*s).to_owned());
                 problems.push(p);
@@ -255,7 +252,8 @@ impl Catalog {
             let node = &flow.nodes[graph[ni]];
             let Some(entry) = self.entry(&node.node_type) else { continue };
             let params = serde_json::Value::Object(node.params.clone());
-            let edges_in: Vec<_> = graph.edges_directed(ni, Incoming).map(|e| &flow.edges[*e.weight()]).collect();
+            let edges_in: Vec<_> =
+                graph.edges_directed(ni, Incoming).map(|e| &flow.edges[*e.weight()]).collect();
 
             let mut inputs = Vec::new();
             for port in &entry.descriptor.inputs {
@@ -269,7 +267,8 @@ impl Catalog {
 
             for r in entry.spec.referenced_fields(&params) {
                 for edge in edges_in.iter().filter(|e| e.to.port == r.port) {
-                    let Some(Some(schema)) = outputs.get(&(edge.from.node.clone(), edge.from.port.clone())) else {
+                    let Some(Some(schema)) = outputs.get(&(edge.from.node.clone(), edge.from.port.clone()))
+                    else {
                         continue;
                     };
                     match schema.get(&r.field) {
@@ -286,7 +285,13 @@ impl Catalog {
                             .field(&r.param),
                         ),
                         Some(_) => {}
-                        None => problems.push(missing_field(node.id.as_str(), edge.from.clone(), edge.to.clone(), &r, schema)),
+                        None => problems.push(missing_field(
+                            node.id.as_str(),
+                            edge.from.clone(),
+                            edge.to.clone(),
+                            &r,
+                            schema,
+                        )),
                     }
                 }
             }

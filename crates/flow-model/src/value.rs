@@ -167,9 +167,7 @@ impl From<&serde_json::Value> for Value {
             serde_json::Value::String(s) => Value::String(s.as_str().into()),
             serde_json::Value::Array(a) => Value::Array(a.iter().map(Value::from).collect()),
             serde_json::Value::Object(o) => Value::Object(
-                o.iter()
-                    .map(|(k, v)| (CompactString::from(k.as_str()), Value::from(v)))
-                    .collect(),
+                o.iter().map(|(k, v)| (CompactString::from(k.as_str()), Value::from(v))).collect(),
             ),
         }
     }
@@ -186,9 +184,9 @@ impl From<&Value> for serde_json::Value {
                 .unwrap_or(serde_json::Value::Null),
             Value::String(s) => serde_json::Value::String(s.to_string()),
             Value::Array(a) => serde_json::Value::Array(a.iter().map(Into::into).collect()),
-            Value::Object(r) => serde_json::Value::Object(
-                r.iter().map(|(k, v)| (k.to_string(), v.into())).collect(),
-            ),
+            Value::Object(r) => {
+                serde_json::Value::Object(r.iter().map(|(k, v)| (k.to_string(), v.into())).collect())
+            }
         }
     }
 }

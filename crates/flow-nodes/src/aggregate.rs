@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use compact_str::CompactString;
-use flow_model::{Batch, Category, FieldRef, FieldType, NodeDescriptor, NodeSpec, PortSpec, Record, RecordSchema, Value};
+use flow_model::{
+    Batch, Category, FieldRef, FieldType, NodeDescriptor, NodeSpec, PortSpec, Record, RecordSchema, Value,
+};
 use flow_runtime::{BuildContext, Emitter, NodeError, NodeType, Operator};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -63,11 +65,18 @@ impl NodeSpec for Aggregate {
         }
     }
 
-    fn output_schema(&self, _port: &str, params: &serde_json::Value, inputs: &[Option<RecordSchema>]) -> Option<RecordSchema> {
+    fn output_schema(
+        &self,
+        _port: &str,
+        params: &serde_json::Value,
+        inputs: &[Option<RecordSchema>],
+    ) -> Option<RecordSchema> {
         let p: Params = peek(params)?;
         let input = inputs.first().cloned().flatten();
-        let type_of = |f: &str| input.as_ref().and_then(|s| s.get(f)).map_or(FieldType::Any, |f| f.field_type);
-        let mut fields: Vec<(String, FieldType)> = p.group_by.iter().map(|g| (g.clone(), type_of(g))).collect();
+        let type_of =
+            |f: &str| input.as_ref().and_then(|s| s.get(f)).map_or(FieldType::Any, |f| f.field_type);
+        let mut fields: Vec<(String, FieldType)> =
+            p.group_by.iter().map(|g| (g.clone(), type_of(g))).collect();
         for a in &p.aggregations {
             let t = match a.function {
                 Function::Count => FieldType::Int,
@@ -108,7 +117,10 @@ impl NodeType for Aggregate {
         let p: Params = decode(&params)?;
         for (i, a) in p.aggregations.iter().enumerate() {
             if a.function != Function::Count && a.field.is_none() {
-                return Err(NodeError::params(format!("params.aggregations[{i}].field: required for {:?}", a.function)));
+                return Err(NodeError::params(format!(
+                    "params.aggregations[{i}].field: required for {:?}",
+                    a.function
+                )));
             }
         }
         Ok(Box::new(AggregateOp { params: p, groups: BTreeMap::new(), seen: 0 }))
@@ -174,7 +186,10 @@ impl AggregateOp {
                 match record.get(f) {
                     Some(Value::Int(_) | Value::Float(_) | Value::Null) | None => {}
                     Some(v) => {
-                        return Err(format!("aggregations[{i}]: field `{f}` is {} `{v}`, a number is needed", v.type_name()));
+                        return Err(format!(
+                            "aggregations[{i}]: field `{f}` is {} `{v}`, a number is needed",
+                            v.type_name()
+                        ));
                     }
                 }
             }
@@ -192,7 +207,12 @@ impl Operator for AggregateOp {
                 out.reject(record, NodeError::record(format!("record {}: {msg}", self.seen)))?;
                 continue;
             }
-            let key = Key(self.params.group_by.iter().map(|f| record.get(f).cloned().unwrap_or_default()).collect());
+            let key = Key(self
+                .params
+                .group_by
+                .iter()
+                .map(|f| record.get(f).cloned().unwrap_or_default())
+                .collect());
             if !self.groups.contains_key(&key) {
                 let fresh = self.fresh();
                 self.groups.insert(key.clone(), fresh);
@@ -222,7 +242,11 @@ impl Operator for AggregateOp {
                             None => true,
                             Some(c) => {
                                 let o = v.total_cmp(c);
-                                if a.function == Function::Min { o == Ordering::Less } else { o == Ordering::Greater }
+                                if a.function == Function::Min {
+                                    o == Ordering::Less
+                                } else {
+                                    o == Ordering::Greater
+                                }
                             }
                         };
                         if better {

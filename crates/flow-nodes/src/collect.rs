@@ -59,7 +59,12 @@ struct CollectOp {
 
 #[async_trait]
 impl Operator for CollectOp {
-    async fn process(&mut self, _port: usize, batch: &mut Batch, _out: &mut Emitter) -> Result<(), NodeError> {
+    async fn process(
+        &mut self,
+        _port: usize,
+        batch: &mut Batch,
+        _out: &mut Emitter,
+    ) -> Result<(), NodeError> {
         if self.params.log {
             for r in batch.iter() {
                 tracing::info!(node = %self.node, record = %r.to_json(), "record");

@@ -35,7 +35,12 @@ impl NodeSpec for Delay {
         }
     }
 
-    fn output_schema(&self, _port: &str, _params: &serde_json::Value, inputs: &[Option<RecordSchema>]) -> Option<RecordSchema> {
+    fn output_schema(
+        &self,
+        _port: &str,
+        _params: &serde_json::Value,
+        inputs: &[Option<RecordSchema>],
+    ) -> Option<RecordSchema> {
         inputs.first().cloned().flatten()
     }
 }

@@ -47,7 +47,12 @@ impl NodeSpec for Fail {
         }
     }
 
-    fn output_schema(&self, _port: &str, _params: &serde_json::Value, inputs: &[Option<RecordSchema>]) -> Option<RecordSchema> {
+    fn output_schema(
+        &self,
+        _port: &str,
+        _params: &serde_json::Value,
+        inputs: &[Option<RecordSchema>],
+    ) -> Option<RecordSchema> {
         inputs.first().cloned().flatten()
     }
 }
@@ -83,7 +88,10 @@ impl Operator for FailOp {
                 b.truncate(room);
                 self.passed += b.len() as u64;
                 out.emit_batch(b);
-                return Err(NodeError::permanent(format!("{} after {} records", self.params.message, self.passed)));
+                return Err(NodeError::permanent(format!(
+                    "{} after {} records",
+                    self.params.message, self.passed
+                )));
             }
         }
         self.passed += b.len() as u64;

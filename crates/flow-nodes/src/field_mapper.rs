@@ -10,12 +10,12 @@ use flow_model::{
 use flow_runtime::{BuildContext, Emitter, NodeError, NodeType, Operator};
 use rhai::Scope;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::params::{decode, peek, schema_of};
 use crate::script::{FieldExpression, Sandbox, from_dynamic};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum CastType {
     Int,
@@ -44,7 +44,7 @@ impl CastType {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 enum Operation {
     /// Renames field `from` to `to`, keeping its position; a field already named `to` is
@@ -509,6 +509,8 @@ mod tests {
             {"op": "cast", "field": "age", "to": "int"}
         ], "keep_only": ["x"], "max_operations": 100});
         assert_eq!(catalog.check_params("field_mapper", &p), Vec::new());
+        let props = &FieldMapper.descriptor().params_schema["properties"];
+        assert_eq!(props["operations"]["default"], json!([]));
         let bad = json!({"operations": [{"op": "cast", "field": "age", "to": "date"}]});
         assert!(!catalog.check_params("field_mapper", &bad).is_empty());
     }

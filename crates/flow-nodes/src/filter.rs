@@ -12,12 +12,12 @@ use flow_model::{
 use flow_runtime::{BuildContext, Emitter, NodeError, NodeType, Operator};
 use rhai::Scope;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::params::{decode, peek, schema_of};
 use crate::script::{FieldExpression, Sandbox};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum Mode {
     #[default]
@@ -25,7 +25,7 @@ enum Mode {
     Expression,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum Match {
     #[default]
@@ -33,7 +33,7 @@ enum Match {
     Any,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum Op {
     Eq,
@@ -57,7 +57,7 @@ impl Op {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Condition {
     /// Field of the incoming records; a missing field is null.
@@ -178,23 +178,19 @@ static NULL: Value = Value::Null;
 
 impl Check {
     fn compile(i: usize, c: &Condition) -> Result<Self, NodeError> {
-        let param = |what: &str| {
-            NodeError::params(format!("params.conditions[{i}].value: {what} for op `{:?}`", c.op))
-        };
+        let param = |what: &str| NodeError::params(format!("params.conditions[{i}].value: {what}"));
         let value = match (&c.value, c.op) {
             (_, Op::IsNull | Op::IsNotNull) => Value::Null,
             (Some(v), _) => Value::from(v),
-            (None, _) => {
-                return Err(param("a value is required (use is_null / is_not_null to test for null)"));
-            }
+            (None, _) => return Err(param("required (use is_null / is_not_null to test for null)")),
         };
         let text = |v: Value| match v {
             Value::String(s) => Ok(s),
-            _ => Err(param("a string is required")),
+            _ => Err(param("starts_with / ends_with need a string")),
         };
         let list = |v: Value| match v {
             Value::Array(a) => Ok(a),
-            _ => Err(param("a list is required")),
+            _ => Err(param("in / not_in need a list")),
         };
         let test = match c.op {
             Op::Eq => Test::Eq(value),
@@ -449,6 +445,14 @@ mod tests {
     }
 
     #[test]
+    fn nan_orders_with_nothing() {
+        let nan = Value::Float(f64::NAN);
+        assert_eq!(ordered(&Value::Float(1.0), &nan), None);
+        assert_eq!(ordered(&nan, &Value::Int(1)), None);
+        assert_eq!(ordered(&Value::Float(1.0), &Value::Int(2)), Some(Ordering::Less));
+    }
+
+    #[test]
     fn all_and_any_combine_conditions() {
         let conditions = json!([
             {"field": "age", "op": "gte", "value": 19},
@@ -485,9 +489,11 @@ mod tests {
 
         let spin = json!({"mode": "expression", "max_operations": 50, "expression": "{ let n = 0; while true { n += 1 }; true }"});
         assert!(predicate(spin).is_err(), "statement blocks are not expressions");
-        let spin = json!({"mode": "expression", "max_operations": 50, "expression": "[].pad(100000, 0).map(|x| x + 1).len() > 0"});
+        // Expressions cannot loop, but a long one still counts every operation.
+        let long = format!("{} > 0", vec!["age"; 30].join(" + "));
+        let spin = json!({"mode": "expression", "max_operations": 20, "expression": long});
         let err = predicate(spin).expect("valid").matches(0, &people()[0]).expect_err("bounded");
-        assert!(err.message.contains("max_operations (50)"), "{}", err.message);
+        assert!(err.message.contains("max_operations (20)"), "{}", err.message);
     }
 
     #[test]
@@ -496,10 +502,15 @@ mod tests {
         assert!(err(json!({})).starts_with("params.conditions: "));
         assert!(err(json!({"mode": "expression"})).starts_with("params.expression: "));
         assert!(err(json!({"mode": "expression", "expression": "a >"})).starts_with("params.expression: "));
-        assert!(err(cond("a", "in", json!(3))).starts_with("params.conditions[0].value: a list"));
-        assert!(err(cond("a", "starts_with", json!(3))).starts_with("params.conditions[0].value: a string"));
+        assert!(
+            err(cond("a", "in", json!(3))).starts_with("params.conditions[0].value: in / not_in need a list")
+        );
+        assert!(
+            err(cond("a", "starts_with", json!(3)))
+                .starts_with("params.conditions[0].value: starts_with / ends_with need a string")
+        );
         let missing = json!({"conditions": [{"field": "a", "op": "eq"}]});
-        assert!(err(missing).starts_with("params.conditions[0].value: a value is required"));
+        assert!(err(missing).starts_with("params.conditions[0].value: required"));
     }
 
     #[test]
@@ -511,6 +522,9 @@ mod tests {
             {"field": "status", "op": "is_null"}
         ]});
         assert_eq!(catalog.check_params("filter", &p), Vec::new());
+        let props = &Filter.descriptor().params_schema["properties"];
+        let defaults = ["mode", "match", "conditions", "max_operations"].map(|k| props[k]["default"].clone());
+        assert_eq!(defaults, [json!("conditions"), json!("all"), json!([]), json!(10_000)]);
         assert!(
             !catalog
                 .check_params("filter", &json!({"conditions": [{"field": "a", "op": "like"}]}))

@@ -70,7 +70,9 @@ impl NodeSpec for GenerateRows {
             node_type: "generate_rows".into(),
             title: "Generate Rows".into(),
             category: Category::Source,
-            description: "Generates N records from per-field generators (sequence, pattern, cycle, random_int, value).".into(),
+            description:
+                "Generates N records from per-field generators (sequence, pattern, cycle, random_int, value)."
+                    .into(),
             inputs: vec![],
             outputs: vec![PortSpec::output("out", "Generated records")],
             params_schema: schema_of::<Params>(),
@@ -78,7 +80,12 @@ impl NodeSpec for GenerateRows {
         }
     }
 
-    fn output_schema(&self, _port: &str, params: &serde_json::Value, _inputs: &[Option<RecordSchema>]) -> Option<RecordSchema> {
+    fn output_schema(
+        &self,
+        _port: &str,
+        params: &serde_json::Value,
+        _inputs: &[Option<RecordSchema>],
+    ) -> Option<RecordSchema> {
         let p: Params = peek(params)?;
         Some(RecordSchema::new(p.fields.iter().map(|(k, g)| (k.clone(), g.field_type()))))
     }
@@ -96,11 +103,15 @@ impl NodeType for GenerateRows {
                     Compiled::Pattern(parts)
                 }
                 Generator::Cycle(values) if values.is_empty() => {
-                    return Err(NodeError::params(format!("params.fields.{name}.cycle: needs at least one value")));
+                    return Err(NodeError::params(format!(
+                        "params.fields.{name}.cycle: needs at least one value"
+                    )));
                 }
                 Generator::Cycle(values) => Compiled::Cycle(values.iter().map(Value::from).collect()),
                 Generator::RandomInt { min, max } if min > max => {
-                    return Err(NodeError::params(format!("params.fields.{name}.random_int: min {min} > max {max}")));
+                    return Err(NodeError::params(format!(
+                        "params.fields.{name}.random_int: min {min} > max {max}"
+                    )));
                 }
                 Generator::RandomInt { min, max } => Compiled::RandomInt(min, max),
                 Generator::Value(v) => Compiled::Constant(Value::from(&v)),

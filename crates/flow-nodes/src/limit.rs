@@ -36,7 +36,12 @@ impl NodeSpec for Limit {
         }
     }
 
-    fn output_schema(&self, _port: &str, _params: &serde_json::Value, inputs: &[Option<RecordSchema>]) -> Option<RecordSchema> {
+    fn output_schema(
+        &self,
+        _port: &str,
+        _params: &serde_json::Value,
+        inputs: &[Option<RecordSchema>],
+    ) -> Option<RecordSchema> {
         inputs.first().cloned().flatten()
     }
 }

@@ -27,7 +27,12 @@ impl NodeSpec for Merge {
         }
     }
 
-    fn output_schema(&self, _port: &str, _params: &serde_json::Value, inputs: &[Option<RecordSchema>]) -> Option<RecordSchema> {
+    fn output_schema(
+        &self,
+        _port: &str,
+        _params: &serde_json::Value,
+        inputs: &[Option<RecordSchema>],
+    ) -> Option<RecordSchema> {
         inputs.first().cloned().flatten()
     }
 }

@@ -60,7 +60,12 @@ impl NodeSpec for Sort {
         }
     }
 
-    fn output_schema(&self, _port: &str, _params: &serde_json::Value, inputs: &[Option<RecordSchema>]) -> Option<RecordSchema> {
+    fn output_schema(
+        &self,
+        _port: &str,
+        _params: &serde_json::Value,
+        inputs: &[Option<RecordSchema>],
+    ) -> Option<RecordSchema> {
         inputs.first().cloned().flatten()
     }
 
@@ -68,7 +73,12 @@ impl NodeSpec for Sort {
         let Some(p) = peek::<Params>(params) else { return Vec::new() };
         p.by.iter()
             .enumerate()
-            .map(|(i, k)| FieldRef { port: "in".into(), field: k.field.clone(), param: format!("/by/{i}/field"), numeric: false })
+            .map(|(i, k)| FieldRef {
+                port: "in".into(),
+                field: k.field.clone(),
+                param: format!("/by/{i}/field"),
+                numeric: false,
+            })
             .collect()
     }
 }
@@ -87,7 +97,12 @@ struct SortOp {
 
 #[async_trait]
 impl Operator for SortOp {
-    async fn process(&mut self, _port: usize, batch: &mut Batch, _out: &mut Emitter) -> Result<(), NodeError> {
+    async fn process(
+        &mut self,
+        _port: usize,
+        batch: &mut Batch,
+        _out: &mut Emitter,
+    ) -> Result<(), NodeError> {
         if (self.held.len() + batch.len()) as u64 > self.params.max_records {
             return Err(NodeError::permanent(format!(
                 "input exceeds max_records ({}); raise params.max_records or filter before sorting",

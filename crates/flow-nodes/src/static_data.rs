@@ -35,7 +35,12 @@ impl NodeSpec for StaticData {
         }
     }
 
-    fn output_schema(&self, _port: &str, params: &serde_json::Value, _inputs: &[Option<RecordSchema>]) -> Option<RecordSchema> {
+    fn output_schema(
+        &self,
+        _port: &str,
+        params: &serde_json::Value,
+        _inputs: &[Option<RecordSchema>],
+    ) -> Option<RecordSchema> {
         let p: Params = peek(params)?;
         Some(RecordSchema::infer(&records(&p)))
     }

@@ -21,10 +21,16 @@ impl Default for BreakerConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
-    Closed { failures: u32 },
-    Open { until: Instant },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
     /// One trial call is allowed; `trial_since` is when it was let through.
-    HalfOpen { trial_since: Option<Instant> },
+    HalfOpen {
+        trial_since: Option<Instant>,
+    },
 }
 
 /// The breaker refused a call.
@@ -52,9 +58,7 @@ impl CircuitBreaker {
     pub fn allow(&mut self, now: Instant) -> Result<(), BreakerOpen> {
         match self.state {
             BreakerState::Closed { .. } => Ok(()),
-            BreakerState::Open { until } if now < until => {
-                Err(BreakerOpen { retry_after: until - now })
-            }
+            BreakerState::Open { until } if now < until => Err(BreakerOpen { retry_after: until - now }),
             BreakerState::Open { .. } => {
                 self.state = BreakerState::HalfOpen { trial_since: Some(now) };
                 Ok(())

@@ -20,9 +20,8 @@ use uuid::Uuid;
 
 use crate::operator::Emitter;
 use crate::{
-    BuildContext, Breakers, Counters, ErrorKind, Event, EventBus, EventKind, ExecutionEvent,
-    ExecutionState, NodeError, NodeEvent, NodeState, NodeTypes, Operator, RetryPolicy,
-    TemplateContext, render_params,
+    Breakers, BuildContext, Counters, ErrorKind, Event, EventBus, EventKind, ExecutionEvent, ExecutionState,
+    NodeError, NodeEvent, NodeState, NodeTypes, Operator, RetryPolicy, TemplateContext, render_params,
 };
 
 /// Engine-wide execution settings.
@@ -214,7 +213,13 @@ impl Shared {
 
     /// Applies a node transition and announces it. A refused transition is an executor defect;
     /// it is logged and the state kept.
-    fn transition(&self, idx: usize, event: NodeEvent, error: Option<&NodeError>, retry_in: Option<Duration>) {
+    fn transition(
+        &self,
+        idx: usize,
+        event: NodeEvent,
+        error: Option<&NodeError>,
+        retry_in: Option<Duration>,
+    ) {
         let stats = &self.nodes[idx];
         let state = {
             let mut inner = stats.lock();
@@ -327,8 +332,11 @@ impl NodeTask {
         }
         let mut inputs: futures::stream::SelectAll<BoxStream<'static, (usize, Batch)>> =
             futures::stream::select_all(std::mem::take(&mut self.inputs).into_iter().map(|(port, rx)| {
-                futures::stream::unfold(rx, move |mut rx| async move { rx.recv().await.map(|b| ((port, b), rx)) })
-                    .boxed()
+                futures::stream::unfold(
+                    rx,
+                    move |mut rx| async move { rx.recv().await.map(|b| ((port, b), rx)) },
+                )
+                .boxed()
             }));
         loop {
             self.pause_point(sh).await?;
@@ -448,7 +456,11 @@ impl NodeTask {
             let mut batch = Some(batch);
             let mut closed = Vec::new();
             for (i, tx) in senders.iter().enumerate() {
-                let b = if i == last { batch.take().unwrap_or_default() } else { batch.clone().unwrap_or_default() };
+                let b = if i == last {
+                    batch.take().unwrap_or_default()
+                } else {
+                    batch.clone().unwrap_or_default()
+                };
                 tokio::select! {
                     biased;
                     () = sh.halt.cancelled() => return Err(NodeError::cancelled()),
@@ -561,7 +573,11 @@ impl Runtime {
                         () = halt.cancelled() => return,
                         changed = paused.changed() => if changed.is_err() { return },
                     }
-                    let event = if *paused.borrow_and_update() { ExecutionEvent::Pause } else { ExecutionEvent::Resume };
+                    let event = if *paused.borrow_and_update() {
+                        ExecutionEvent::Pause
+                    } else {
+                        ExecutionEvent::Resume
+                    };
                     if let Ok(next) = state.on(event) {
                         state = next;
                         sh.event(EventKind::ExecutionState { flow: flow_name.clone(), state, error: None });
@@ -620,9 +636,8 @@ impl Runtime {
             } else {
                 tokio::time::timeout(self.config.node_timeout, op.rollback()).await
             };
-            let result = result.unwrap_or_else(|_| {
-                Err(NodeError::new(ErrorKind::Timeout, "commit or rollback timed out"))
-            });
+            let result = result
+                .unwrap_or_else(|_| Err(NodeError::new(ErrorKind::Timeout, "commit or rollback timed out")));
             match result {
                 Ok(()) if is_sink(idx) => {
                     sinks.insert(idx, if commit { SinkOutcome::Committed } else { SinkOutcome::RolledBack });
@@ -698,7 +713,10 @@ impl Runtime {
 
     /// Renders templates and builds every operator; stops at the first node that cannot be built
     /// (operators already built are dropped without running, so nothing was written).
-    fn build_operators(&self, request: &ExecutionRequest) -> Result<Vec<Box<dyn Operator>>, (usize, NodeError)> {
+    fn build_operators(
+        &self,
+        request: &ExecutionRequest,
+    ) -> Result<Vec<Box<dyn Operator>>, (usize, NodeError)> {
         let flow = &request.flow;
         let mut vars = flow.variables.clone();
         vars.extend(request.vars.clone());
@@ -724,13 +742,9 @@ impl Runtime {
             .collect()
     }
 
-    async fn run_tasks(
-        &self,
-        flow: &Flow,
-        sh: &Arc<Shared>,
-        ops: &mut [Option<Box<dyn Operator>>],
-    ) {
-        let index: HashMap<&str, usize> = flow.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
+    async fn run_tasks(&self, flow: &Flow, sh: &Arc<Shared>, ops: &mut [Option<Box<dyn Operator>>]) {
+        let index: HashMap<&str, usize> =
+            flow.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
         // One channel per connected input port; every edge into it holds a sender.
         let mut receivers: HashMap<(usize, usize), mpsc::Receiver<Batch>> = HashMap::new();
         let mut senders_in: HashMap<(usize, usize), mpsc::Sender<Batch>> = HashMap::new();
@@ -742,7 +756,9 @@ impl Runtime {
             descriptors.push(desc);
         }
         for edge in &flow.edges {
-            let (Some(&from), Some(&to)) = (index.get(edge.from.node.as_str()), index.get(edge.to.node.as_str())) else {
+            let (Some(&from), Some(&to)) =
+                (index.get(edge.from.node.as_str()), index.get(edge.to.node.as_str()))
+            else {
                 continue;
             };
             let (Some(fd), Some(td)) = (&descriptors[from], &descriptors[to]) else { continue };
@@ -843,7 +859,8 @@ impl Runtime {
 
 /// Indexes of the nodes reachable from `start` along edges (excluding `start`).
 fn downstream_of(flow: &Flow, start: usize) -> HashSet<usize> {
-    let index: HashMap<&str, usize> = flow.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
+    let index: HashMap<&str, usize> =
+        flow.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
     let mut seen = HashSet::new();
     let mut queue = VecDeque::from([start]);
     while let Some(i) = queue.pop_front() {

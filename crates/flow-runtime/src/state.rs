@@ -55,10 +55,7 @@ impl NodeState {
             (S::Pending | S::Running | S::Retrying | S::Paused, E::Skip) => S::Skipped,
             (S::Pending | S::Running | S::Retrying | S::Paused, E::Cancel) => S::Cancelled,
             _ => {
-                return Err(InvalidTransition {
-                    from: format!("{self:?}"),
-                    event: format!("{event:?}"),
-                });
+                return Err(InvalidTransition { from: format!("{self:?}"), event: format!("{event:?}") });
             }
         };
         Ok(next)
@@ -104,10 +101,7 @@ impl ExecutionState {
             (S::Queued | S::Running | S::Paused, E::Fail) => S::Failed,
             (S::Queued | S::Running | S::Paused, E::Cancel) => S::Cancelled,
             _ => {
-                return Err(InvalidTransition {
-                    from: format!("{self:?}"),
-                    event: format!("{event:?}"),
-                });
+                return Err(InvalidTransition { from: format!("{self:?}"), event: format!("{event:?}") });
             }
         };
         Ok(next)

@@ -1,0 +1,135 @@
+//! The `flow` binary as a user runs it: exit codes, messages and output formats.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn flow(args: &[&str], history: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(args)
+        .env("FLOW_HISTORY_DB", history)
+        .env_remove("RETRY_ATTEMPTS")
+        .output()
+        .expect("flow runs")
+}
+
+fn example(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../flows").join(name).display().to_string()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn validate_accepts_the_examples_and_lists_every_problem_of_a_bad_flow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    let ok = flow(&["validate", &example("active-users.json"), &example("fan-out-merge.json")], &db);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stdout));
+    assert_eq!(text(&ok.stdout).matches(": valid").count(), 2);
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"version": 1, "name": "bad", "nodes": [
+            {"id": "a", "type": "limit", "params": {"count": -1}},
+            {"id": "b", "type": "warp_drive", "params": {}}
+        ]}"#,
+    )
+    .expect("write");
+    let out = flow(&["validate", bad.to_str().expect("utf-8 path")], &db);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("3 problem(s)"), "{stdout}");
+    assert!(stdout.contains("node `a`: params/count"), "{stdout}");
+    assert!(stdout.contains("node `a`: required input `in` is not connected"), "{stdout}");
+    assert!(stdout.contains("unknown node type `warp_drive`"), "{stdout}");
+    assert!(!db.exists(), "validate must not create a history database");
+}
+
+#[test]
+fn broken_json_is_reported_with_file_line_and_column() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("broken.json");
+    std::fs::write(&bad, "{\n  \"version\": 1,\n  \"nodes\": [,]\n}\n").expect("write");
+    let out = flow(&["validate", bad.to_str().expect("utf-8 path")], &dir.path().join("h.db"));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("broken.json:3:13: broken JSON"), "{stdout}");
+}
+
+#[test]
+fn run_json_prints_the_event_stream_and_records_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    let out = flow(&["run", &example("active-users.json"), "--json"], &db);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let events: Vec<serde_json::Value> =
+        text(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    let last = events.last().expect("events");
+    assert_eq!(last["event"], "execution_state");
+    assert_eq!(last["state"], "succeeded");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "node_state" && e["node"] == "active" && e["state"] == "succeeded")
+    );
+    let done = events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "node_state" && e["node"] == "rename" && e["state"] == "succeeded")
+        .expect("rename finished");
+    assert_eq!(done["counters"]["records_out"], 334, "1000 generated users cycle through three statuses");
+    assert!(db.exists(), "the run is recorded in the history database");
+}
+
+#[test]
+fn run_exits_non_zero_when_the_flow_fails_and_vars_reach_templates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("fails.json");
+    std::fs::write(
+        &file,
+        r#"{"version": 1, "name": "fails", "variables": {"n": 5}, "nodes": [
+            {"id": "rows", "type": "generate_rows", "params": {"count": 10, "fields": {"x": {"value": 1}}}},
+            {"id": "boom", "type": "fail", "params": {"after_records": 3, "message": "{{ vars.reason }}"}},
+            {"id": "out", "type": "collect", "params": {}}
+        ], "edges": [
+            {"from": {"node": "rows", "port": "out"}, "to": {"node": "boom", "port": "in"}},
+            {"from": {"node": "boom", "port": "out"}, "to": {"node": "out", "port": "in"}}
+        ]}"#,
+    )
+    .expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    let out = flow(&["run", path, "--var", "reason=disk on fire"], &dir.path().join("h.db"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("disk on fire after 3 records"), "{stderr}");
+    assert!(stderr.contains("Skipped"), "downstream shown as skipped: {stderr}");
+}
+
+#[test]
+fn catalog_lists_every_node_type_with_its_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = flow(&["catalog"], &dir.path().join("h.db"));
+    assert_eq!(out.status.code(), Some(0));
+    let catalog: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    let types: Vec<&str> = catalog.iter().filter_map(|d| d["type"].as_str()).collect();
+    for t in [
+        "aggregate",
+        "code",
+        "collect",
+        "delay",
+        "fail",
+        "field_mapper",
+        "filter",
+        "generate_rows",
+        "limit",
+        "merge",
+        "sort",
+        "static_data",
+    ] {
+        assert!(types.contains(&t), "{t} missing from {types:?}");
+    }
+    let limit = catalog.iter().find(|d| d["type"] == "limit").expect("limit");
+    assert_eq!(limit["params_schema"]["properties"]["offset"]["default"], 0);
+}
