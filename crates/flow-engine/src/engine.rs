@@ -1,15 +1,16 @@
-//! The engine: a runtime, the execution history and a bounded number of execution slots.
+//! The engine: a runtime, the store (history and connections) and a bounded number of execution
+//! slots.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::Utc;
-use flow_history::{ExecutionDetail, ExecutionSummary, History, HistoryError, ListQuery};
-use flow_model::{Flow, NodeDescriptor, ValidationReport};
+use flow_model::{Connection, Flow, NodeDescriptor, Problem, ProblemKind, ValidationReport};
 use flow_runtime::{
-    Breakers, Control, Event, EventBus, EventKind, ExecutionReport, ExecutionRequest, ExecutionState,
-    NodeTypes, Runtime, Subscription,
+    Breakers, ConnectionSource, Control, Event, EventBus, EventKind, ExecutionReport, ExecutionRequest,
+    ExecutionState, NodeTypes, Runtime, Subscription,
 };
+use flow_store::{ExecutionDetail, ExecutionSummary, ListQuery, Store, StoreError};
 use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
 
@@ -27,9 +28,23 @@ pub enum EngineError {
     #[error("execution {0} is unknown to this engine")]
     UnknownExecution(Uuid),
     #[error(transparent)]
-    History(#[from] HistoryError),
+    Store(#[from] StoreError),
     #[error("node catalog: {0}")]
     Catalog(#[from] flow_model::CatalogError),
+    #[error("connection: {0}")]
+    InvalidConnection(String),
+}
+
+/// The named connections, read from the store once and kept in memory for nodes to look up.
+#[derive(Default)]
+struct ConnectionCache {
+    by_name: RwLock<BTreeMap<String, Connection>>,
+}
+
+impl ConnectionSource for ConnectionCache {
+    fn connection(&self, name: &str) -> Option<Connection> {
+        self.by_name.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
 }
 
 /// Options of one run.
@@ -48,7 +63,8 @@ struct Live {
 
 struct Inner {
     runtime: Runtime,
-    history: History,
+    connections: Arc<ConnectionCache>,
+    store: Store,
     slots: Arc<Semaphore>,
     live: Mutex<HashMap<Uuid, Live>>,
     recent: Mutex<VecDeque<Arc<ExecutionReport>>>,
@@ -70,26 +86,31 @@ impl Engine {
     /// Opens the history (marking executions a previous process left unfinished as interrupted)
     /// and loads the node catalog.
     pub async fn open(config: EngineConfig) -> Result<Engine, EngineError> {
-        let history = match &config.history {
-            HistoryLocation::Default => History::open(&HistoryLocation::default_path()).await?,
-            HistoryLocation::File(path) => History::open(path).await?,
-            HistoryLocation::InMemory => History::in_memory().await?,
+        let store = match &config.history {
+            HistoryLocation::Default => Store::open(&HistoryLocation::default_path()).await?,
+            HistoryLocation::File(path) => Store::open(path).await?,
+            HistoryLocation::InMemory => Store::in_memory().await?,
         };
-        let interrupted = history.mark_interrupted().await?;
+        let interrupted = store.mark_interrupted().await?;
         if interrupted > 0 {
             tracing::warn!(interrupted, "executions left unfinished by a previous process marked failed");
         }
+        let connections = Arc::new(ConnectionCache::default());
+        *connections.by_name.write().unwrap_or_else(|p| p.into_inner()) =
+            store.list_connections().await?.into_iter().map(|c| (c.name.clone(), c)).collect();
         let types = Arc::new(NodeTypes::new(flow_nodes::catalog())?);
         let runtime = Runtime::new(
             types,
             Arc::new(Breakers::new(config.breaker)),
             EventBus::default(),
             config.runtime.clone(),
+            Arc::clone(&connections) as Arc<dyn ConnectionSource>,
         );
         Ok(Engine {
             inner: Arc::new(Inner {
                 runtime,
-                history,
+                connections,
+                store,
                 slots: Arc::new(Semaphore::new(config.max_concurrent_executions.max(1))),
                 live: Mutex::new(HashMap::new()),
                 recent: Mutex::new(VecDeque::new()),
@@ -102,21 +123,45 @@ impl Engine {
         self.inner.runtime.types().catalog().descriptors()
     }
 
+    /// Validates a flow from its params alone (no I/O); what the editor calls on every change.
     pub fn validate(&self, flow: &Flow) -> ValidationReport {
         self.inner.runtime.types().catalog().validate(flow)
+    }
+
+    /// Validates a flow with the output schemas external systems report (e.g. the columns of a
+    /// SQL query); what runs before every execution.
+    pub async fn check(&self, flow: &Flow, vars: &BTreeMap<String, serde_json::Value>) -> ValidationReport {
+        let discovered = self.inner.runtime.describe(flow, vars).await;
+        let mut report = self.inner.runtime.types().catalog().validate_with(flow, &discovered);
+        for node in &flow.nodes {
+            if let Some(name) = node.params.get("connection").and_then(|v| v.as_str())
+                && !name.contains("{{")
+                && self.inner.connections.connection(name).is_none()
+            {
+                report.problems.push(
+                    Problem::new(
+                        ProblemKind::UnknownConnection,
+                        format!("node `{}`: connection `{name}` does not exist", node.id),
+                    )
+                    .node(&node.id)
+                    .field("/connection"),
+                );
+            }
+        }
+        report
     }
 
     /// Validates and queues a flow; returns the execution id at once. The execution starts when
     /// one of the MAX_CONCURRENT_EXECUTIONS slots is free, in the order executions were started.
     pub async fn start(&self, flow: Flow, options: RunOptions) -> Result<Uuid, EngineError> {
-        let report = self.validate(&flow);
+        let report = self.check(&flow, &options.vars).await;
         if !report.is_valid() {
             return Err(EngineError::Invalid { flow: flow.name, report });
         }
         let id = Uuid::now_v7();
         let correlation_id = options.correlation_id.unwrap_or_else(|| Uuid::new_v4().to_string());
         self.inner
-            .history
+            .store
             .record_started(id, &correlation_id, &flow.name, ExecutionState::Queued, Utc::now())
             .await?;
         let control = Control::default();
@@ -141,12 +186,12 @@ impl Engine {
                 permit = slot => permit.ok(),
                 () = control.cancelled() => None,
             };
-            if let Err(e) = engine.inner.history.record_state(id, ExecutionState::Running).await {
+            if let Err(e) = engine.inner.store.record_state(id, ExecutionState::Running).await {
                 tracing::error!(execution_id = %id, error = %e, "history");
             }
             let report = Arc::new(engine.inner.runtime.run(request, control).await);
             drop(permit);
-            if let Err(e) = engine.inner.history.record_finished(&report).await {
+            if let Err(e) = engine.inner.store.record_finished(&report).await {
                 tracing::error!(execution_id = %id, error = %e, "history: could not record the outcome");
             }
             {
@@ -199,11 +244,44 @@ impl Engine {
     }
 
     pub async fn list_executions(&self, query: &ListQuery) -> Result<Vec<ExecutionSummary>, EngineError> {
-        Ok(self.inner.history.list(query).await?)
+        Ok(self.inner.store.list(query).await?)
     }
 
     pub async fn get_execution(&self, id: Uuid) -> Result<Option<ExecutionDetail>, EngineError> {
-        Ok(self.inner.history.get(id).await?)
+        Ok(self.inner.store.get(id).await?)
+    }
+
+    /// Every named connection, by name.
+    pub fn list_connections(&self) -> Vec<Connection> {
+        self.inner.connections.by_name.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// Creates or replaces a named connection.
+    pub async fn save_connection(&self, connection: Connection) -> Result<(), EngineError> {
+        if connection.name.trim().is_empty() {
+            return Err(EngineError::InvalidConnection("a connection needs a name".into()));
+        }
+        if connection.url.trim().is_empty() {
+            return Err(EngineError::InvalidConnection(format!(
+                "connection `{}` needs a URL",
+                connection.name
+            )));
+        }
+        self.inner.store.save_connection(&connection).await?;
+        self.inner
+            .connections
+            .by_name
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(connection.name.clone(), connection);
+        Ok(())
+    }
+
+    /// Deletes a named connection; false when there was none.
+    pub async fn delete_connection(&self, name: &str) -> Result<bool, EngineError> {
+        let deleted = self.inner.store.delete_connection(name).await?;
+        self.inner.connections.by_name.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        Ok(deleted)
     }
 
     fn control(&self, id: Uuid) -> Result<Control, EngineError> {

@@ -7,12 +7,12 @@ mod engine;
 
 pub use config::{ConfigError, EngineConfig, HistoryLocation};
 pub use engine::{Engine, EngineError, RunOptions};
-pub use flow_history::{ExecutionDetail, ExecutionSummary, ListQuery};
 pub use flow_model::{
-    Flow, NodeDescriptor, Problem, ProblemKind, Record, Suggestion, ValidationReport, Value, load_flow,
-    save_flow,
+    Connection, ConnectionKind, ConnectionTest, Flow, NodeDescriptor, Problem, ProblemKind, Record,
+    Suggestion, ValidationReport, Value, load_flow, save_flow,
 };
 pub use flow_runtime::{
     BreakerConfig, Counters, ErrorKind, Event, EventKind, ExecutionReport, ExecutionState, NodeReport,
     NodeState, RetryPolicy, RuntimeConfig, SinkOutcome, Subscription,
 };
+pub use flow_store::{ExecutionDetail, ExecutionSummary, ListQuery};

@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::RecordSchema;
 
 /// Palette category of a node type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum Category {
     Source,
     Transform,
@@ -21,7 +23,8 @@ pub enum Category {
 }
 
 /// One input or output port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[ts(export)]
 pub struct PortSpec {
     pub name: String,
     pub description: String,
@@ -54,7 +57,8 @@ impl PortSpec {
 }
 
 /// Everything the UI and validation need to know about a node type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
+#[ts(export)]
 pub struct NodeDescriptor {
     #[serde(rename = "type")]
     pub node_type: String,
@@ -64,6 +68,7 @@ pub struct NodeDescriptor {
     pub inputs: Vec<PortSpec>,
     pub outputs: Vec<PortSpec>,
     /// JSON Schema of the params, with defaults.
+    #[ts(type = "Record<string, unknown>")]
     pub params_schema: serde_json::Value,
     /// The records' schema on the data outputs when it does not depend on the input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,7 +86,8 @@ impl NodeDescriptor {
 }
 
 /// A field of the incoming records that a node's params refer to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct FieldRef {
     /// The input port the records arrive on.
     pub port: String,
@@ -104,7 +110,7 @@ pub trait NodeSpec: Send + Sync {
         _params: &serde_json::Value,
         _inputs: &[Option<RecordSchema>],
     ) -> Option<RecordSchema> {
-        self.descriptor().output_schema
+        None
     }
 
     /// Input fields the params refer to; checked against the known upstream schema.
@@ -169,13 +175,17 @@ impl Catalog {
         self.entries.keys().map(String::as_str)
     }
 
-    /// Every way the params break the node type's schema, as (JSON pointer, message).
+    /// Every way the params break the node type's schema, as (JSON pointer, message). A param
+    /// that is a template string is judged after rendering, at run time, not here.
     pub fn check_params(&self, node_type: &str, params: &serde_json::Value) -> Vec<(String, String)> {
         match self.entries.get(node_type) {
             Some(e) => e
                 .params
                 .iter_errors(params)
                 .map(|err| (err.instance_path().to_string(), err.to_string()))
+                .filter(|(pointer, _)| {
+                    !params.pointer(pointer).and_then(|v| v.as_str()).is_some_and(|s| s.contains("{{"))
+                })
                 .collect(),
             None => Vec::new(),
         }

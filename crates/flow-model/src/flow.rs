@@ -5,12 +5,14 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::FLOW_FILE_VERSION;
 
 /// A flow: nodes joined by edges, plus flow-level variables.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(export)]
 pub struct Flow {
     /// File format version; only [`FLOW_FILE_VERSION`] is read.
     pub version: u32,
@@ -19,6 +21,7 @@ pub struct Flow {
     pub description: String,
     /// Static variables, available to templates as `{{ vars.NAME }}`; run parameters override them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[ts(type = "Record<string, unknown>", optional)]
     pub variables: BTreeMap<String, serde_json::Value>,
     pub nodes: Vec<FlowNode>,
     #[serde(default)]
@@ -56,8 +59,9 @@ impl Flow {
 }
 
 /// One node of a flow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(export)]
 pub struct FlowNode {
     pub id: String,
     #[serde(rename = "type")]
@@ -65,6 +69,7 @@ pub struct FlowNode {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     #[serde(default)]
+    #[ts(type = "Record<string, unknown>")]
     pub params: serde_json::Map<String, serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<Position>,
@@ -95,8 +100,9 @@ impl FlowNode {
 }
 
 /// Canvas position of a node.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(export)]
 pub struct Position {
     pub x: f64,
     pub y: f64,
@@ -104,8 +110,9 @@ pub struct Position {
 
 /// Per-node execution settings; unset values fall back to the engine's defaults
 /// (NODE_EXECUTION_TIMEOUT, RETRY_ATTEMPTS).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(export)]
 pub struct NodeSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
@@ -121,8 +128,9 @@ impl NodeSettings {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(export)]
 pub struct RetrySettings {
     /// Retries after the first attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -134,8 +142,9 @@ pub struct RetrySettings {
 }
 
 /// What a node does with a record it cannot process.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum OnError {
     /// The node, and with it the execution, fails.
     #[default]
@@ -151,8 +160,9 @@ impl OnError {
 }
 
 /// An edge from an output port to an input port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(export)]
 pub struct Edge {
     pub from: Endpoint,
     pub to: Endpoint,
@@ -164,8 +174,9 @@ impl Edge {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(export)]
 pub struct Endpoint {
     pub node: String,
     pub port: String,

@@ -2,6 +2,7 @@
 //! validation of a flow against a catalog. Pure: no I/O beyond reading a flow file, no async.
 
 mod catalog;
+mod connection;
 mod file;
 mod flow;
 mod schema;
@@ -9,6 +10,7 @@ mod validate;
 mod value;
 
 pub use catalog::{Catalog, CatalogError, Category, FieldRef, NodeDescriptor, NodeSpec, PortSpec};
+pub use connection::{Connection, ConnectionKind, ConnectionTest, redact_url};
 pub use file::{FlowFileError, load_flow, parse_flow, save_flow, to_canonical_json};
 pub use flow::{Edge, Endpoint, Flow, FlowNode, NodeSettings, OnError, Position, RetrySettings};
 pub use schema::{FieldSchema, FieldType, RecordSchema};

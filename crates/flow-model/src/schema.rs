@@ -3,19 +3,28 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::Value;
 
 /// The coarse type of a field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum FieldType {
     Any,
     Null,
     Bool,
     Int,
     Float,
+    Decimal,
     String,
+    Timestamp,
+    LocalDateTime,
+    Date,
+    Uuid,
+    ObjectId,
+    Bytes,
     Array,
     Object,
 }
@@ -27,18 +36,26 @@ impl FieldType {
             Value::Bool(_) => FieldType::Bool,
             Value::Int(_) => FieldType::Int,
             Value::Float(_) => FieldType::Float,
+            Value::Decimal(_) => FieldType::Decimal,
             Value::String(_) => FieldType::String,
+            Value::Timestamp(_) => FieldType::Timestamp,
+            Value::LocalDateTime(_) => FieldType::LocalDateTime,
+            Value::Date(_) => FieldType::Date,
+            Value::Uuid(_) => FieldType::Uuid,
+            Value::ObjectId(_) => FieldType::ObjectId,
+            Value::Bytes(_) => FieldType::Bytes,
             Value::Array(_) => FieldType::Array,
             Value::Object(_) => FieldType::Object,
         }
     }
 
     pub fn is_numeric(self) -> bool {
-        matches!(self, FieldType::Int | FieldType::Float | FieldType::Any)
+        matches!(self, FieldType::Int | FieldType::Float | FieldType::Decimal | FieldType::Any)
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[ts(export)]
 pub struct FieldSchema {
     pub name: String,
     #[serde(rename = "type")]
@@ -46,7 +63,8 @@ pub struct FieldSchema {
 }
 
 /// The fields a port's records carry, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[ts(export)]
 pub struct RecordSchema {
     pub fields: Vec<FieldSchema>,
 }

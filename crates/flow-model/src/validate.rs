@@ -6,12 +6,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::{Catalog, Endpoint, Flow, RecordSchema};
 
 /// What kind of problem was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum ProblemKind {
     DuplicateId,
     UnknownNodeType,
@@ -23,11 +25,13 @@ pub enum ProblemKind {
     Cycle,
     MissingField,
     IncompatibleType,
+    UnknownConnection,
 }
 
 /// A fix the editor can apply with one click.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[ts(export)]
 pub enum Suggestion {
     /// Point the param at an existing field with a close name.
     ReplaceField { node: String, param: String, from: String, to: String },
@@ -36,7 +40,8 @@ pub enum Suggestion {
 }
 
 /// One problem in a flow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct Problem {
     pub kind: ProblemKind,
     pub message: String,
@@ -52,10 +57,10 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(kind: ProblemKind, message: String) -> Self {
+    pub fn new(kind: ProblemKind, message: String) -> Self {
         Self { kind, message, node: None, port: None, field: None, suggestions: Vec::new() }
     }
-    fn node(mut self, id: &str) -> Self {
+    pub fn node(mut self, id: &str) -> Self {
         self.node = Some(id.to_owned());
         self
     }
@@ -63,7 +68,7 @@ impl Problem {
         self.port = Some(port.to_owned());
         self
     }
-    fn field(mut self, field: &str) -> Self {
+    pub fn field(mut self, field: &str) -> Self {
         self.field = Some(field.to_owned());
         self
     }
@@ -76,7 +81,8 @@ impl std::fmt::Display for Problem {
 }
 
 /// The outcome of validating a flow: empty when it is valid.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct ValidationReport {
     pub problems: Vec<Problem>,
 }
@@ -90,6 +96,13 @@ impl ValidationReport {
 impl Catalog {
     /// Checks a flow; see [`ProblemKind`] for what is checked.
     pub fn validate(&self, flow: &Flow) -> ValidationReport {
+        self.validate_with(flow, &HashMap::new())
+    }
+
+    /// Like [`Catalog::validate`], with output schemas discovered outside the catalog (for
+    /// example by describing a SQL query against its database), by node id. They replace what
+    /// the node type can infer from its params alone.
+    pub fn validate_with(&self, flow: &Flow, discovered: &HashMap<String, RecordSchema>) -> ValidationReport {
         let mut problems = Vec::new();
         let mut seen = HashSet::new();
         for node in &flow.nodes {
@@ -232,7 +245,7 @@ impl Catalog {
         }
 
         if !has_cycle && let Ok(order) = toposort(&graph, None) {
-            self.check_schemas(flow, &graph, &order, &mut problems);
+            self.check_schemas(flow, &graph, &order, discovered, &mut problems);
         }
         ValidationReport { problems }
     }
@@ -243,6 +256,7 @@ impl Catalog {
         flow: &Flow,
         graph: &DiGraph<usize, usize>,
         order: &[NodeIndex],
+        discovered: &HashMap<String, RecordSchema>,
         problems: &mut Vec<Problem>,
     ) {
         use petgraph::Direction::Incoming;
@@ -299,6 +313,8 @@ impl Catalog {
             for port in &entry.descriptor.outputs {
                 let schema = if port.name == "error" {
                     None
+                } else if let Some(found) = discovered.get(&node.id) {
+                    Some(found.clone())
                 } else {
                     entry.spec.output_schema(&port.name, &params, &inputs)
                 };

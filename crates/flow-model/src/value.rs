@@ -1,10 +1,16 @@
 //! Record values as they travel between nodes. Field names and short strings are stored inline
 //! (no heap allocation up to 24 bytes), which keeps generating and reshaping records cheap.
+//! Database types without a JSON equivalent (numeric, timestamps, dates, uuid, ObjectId, bytes)
+//! keep their own variants, so a value read from one database is written to another unchanged;
+//! as JSON they become strings (see docs/types.md).
 
 use std::cmp::Ordering;
 use std::fmt;
 
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use compact_str::CompactString;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -20,7 +26,18 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
+    /// Exact decimal (PostgreSQL numeric, BSON Decimal128).
+    Decimal(Decimal),
     String(CompactString),
+    /// A point in time (timestamptz, BSON date).
+    Timestamp(DateTime<Utc>),
+    /// A wall-clock date and time without zone (timestamp without time zone).
+    LocalDateTime(NaiveDateTime),
+    Date(NaiveDate),
+    Uuid(uuid::Uuid),
+    /// A MongoDB ObjectId.
+    ObjectId([u8; 12]),
+    Bytes(Vec<u8>),
     Array(Vec<Value>),
     Object(Record),
 }
@@ -31,6 +48,7 @@ impl Value {
         match self {
             Value::Int(i) => Some(*i as f64),
             Value::Float(f) => Some(*f),
+            Value::Decimal(d) => d.to_f64(),
             _ => None,
         }
     }
@@ -53,10 +71,31 @@ impl Value {
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
             Value::Float(_) => "float",
+            Value::Decimal(_) => "decimal",
             Value::String(_) => "string",
+            Value::Timestamp(_) => "timestamp",
+            Value::LocalDateTime(_) => "local_datetime",
+            Value::Date(_) => "date",
+            Value::Uuid(_) => "uuid",
+            Value::ObjectId(_) => "object_id",
+            Value::Bytes(_) => "bytes",
             Value::Array(_) => "array",
             Value::Object(_) => "object",
         }
+    }
+
+    /// The text form used in JSON and templates for types JSON lacks.
+    fn as_text(&self) -> Option<String> {
+        Some(match self {
+            Value::Decimal(d) => d.to_string(),
+            Value::Timestamp(t) => t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            Value::LocalDateTime(t) => t.format("%Y-%m-%dT%H:%M:%S%.f").to_string(),
+            Value::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Value::Uuid(u) => u.to_string(),
+            Value::ObjectId(b) => hex(b),
+            Value::Bytes(b) => format!("\\x{}", hex(b)),
+            _ => return None,
+        })
     }
 
     /// A total order across all values (null < bool < numbers < strings < arrays < objects);
@@ -66,20 +105,38 @@ impl Value {
             match v {
                 Value::Null => 0,
                 Value::Bool(_) => 1,
-                Value::Int(_) | Value::Float(_) => 2,
+                Value::Int(_) | Value::Float(_) | Value::Decimal(_) => 2,
                 Value::String(_) => 3,
-                Value::Array(_) => 4,
-                Value::Object(_) => 5,
+                Value::Date(_) => 4,
+                Value::LocalDateTime(_) => 5,
+                Value::Timestamp(_) => 6,
+                Value::Uuid(_) => 7,
+                Value::ObjectId(_) => 8,
+                Value::Bytes(_) => 9,
+                Value::Array(_) => 10,
+                Value::Object(_) => 11,
             }
         }
         match (self, other) {
             (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
             (Value::Int(a), Value::Int(b)) => a.cmp(b),
-            (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+            (Value::Decimal(a), Value::Decimal(b)) => a.cmp(b),
+            (Value::Decimal(a), Value::Int(b)) => a.cmp(&Decimal::from(*b)),
+            (Value::Int(a), Value::Decimal(b)) => Decimal::from(*a).cmp(b),
+            (
+                Value::Int(_) | Value::Float(_) | Value::Decimal(_),
+                Value::Int(_) | Value::Float(_) | Value::Decimal(_),
+            ) => {
                 let (a, b) = (self.as_f64().unwrap_or(0.0), other.as_f64().unwrap_or(0.0));
                 a.total_cmp(&b)
             }
             (Value::String(a), Value::String(b)) => a.cmp(b),
+            (Value::Date(a), Value::Date(b)) => a.cmp(b),
+            (Value::LocalDateTime(a), Value::LocalDateTime(b)) => a.cmp(b),
+            (Value::Timestamp(a), Value::Timestamp(b)) => a.cmp(b),
+            (Value::Uuid(a), Value::Uuid(b)) => a.cmp(b),
+            (Value::ObjectId(a), Value::ObjectId(b)) => a.cmp(b),
+            (Value::Bytes(a), Value::Bytes(b)) => a.cmp(b),
             (Value::Array(a), Value::Array(b)) => {
                 for (x, y) in a.iter().zip(b) {
                     let o = x.total_cmp(y);
@@ -105,9 +162,10 @@ impl Value {
     /// Equality as filters see it: `1 == 1.0`.
     pub fn loose_eq(&self, other: &Value) -> bool {
         match (self, other) {
-            (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
-                self.total_cmp(other) == Ordering::Equal
-            }
+            (
+                Value::Int(_) | Value::Float(_) | Value::Decimal(_),
+                Value::Int(_) | Value::Float(_) | Value::Decimal(_),
+            ) => self.total_cmp(other) == Ordering::Equal,
             _ => self == other,
         }
     }
@@ -121,10 +179,11 @@ impl fmt::Display for Value {
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => write!(f, "{x}"),
             Value::String(s) => f.write_str(s),
-            other => match serde_json::to_string(other) {
+            Value::Array(_) | Value::Object(_) => match serde_json::to_string(self) {
                 Ok(s) => f.write_str(&s),
                 Err(_) => f.write_str("<unprintable>"),
             },
+            other => f.write_str(&other.as_text().unwrap_or_default()),
         }
     }
 }
@@ -187,7 +246,25 @@ impl From<&Value> for serde_json::Value {
             Value::Object(r) => {
                 serde_json::Value::Object(r.iter().map(|(k, v)| (k.to_string(), v.into())).collect())
             }
+            other => serde_json::Value::String(other.as_text().unwrap_or_default()),
         }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl From<Decimal> for Value {
+    fn from(d: Decimal) -> Self {
+        Value::Decimal(d)
+    }
+}
+
+impl Value {
+    /// A float as an exact decimal, when it is finite.
+    pub fn decimal_from_f64(f: f64) -> Option<Decimal> {
+        Decimal::from_f64(f)
     }
 }
 
@@ -321,6 +398,13 @@ impl Serialize for Value {
             Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
             Value::Float(_) => s.serialize_unit(),
             Value::String(v) => s.serialize_str(v),
+            Value::Decimal(_)
+            | Value::Timestamp(_)
+            | Value::LocalDateTime(_)
+            | Value::Date(_)
+            | Value::Uuid(_)
+            | Value::ObjectId(_)
+            | Value::Bytes(_) => s.serialize_str(&self.as_text().unwrap_or_default()),
             Value::Array(a) => {
                 let mut seq = s.serialize_seq(Some(a.len()))?;
                 for v in a {
@@ -427,5 +511,25 @@ mod tests {
         assert!(Value::Int(2).loose_eq(&Value::Float(2.0)));
         assert_eq!(Value::Int(1).total_cmp(&Value::Float(1.5)), Ordering::Less);
         assert_eq!(Value::Null.total_cmp(&Value::Int(0)), Ordering::Less);
+        let d: Decimal = "1.50".parse().expect("decimal");
+        assert!(Value::Decimal(d).loose_eq(&Value::Float(1.5)));
+        assert_eq!(Value::Decimal(d).total_cmp(&Value::Int(2)), Ordering::Less);
+    }
+
+    #[test]
+    fn database_types_become_strings_in_json() {
+        let ts = DateTime::parse_from_rfc3339("2024-05-01T10:00:00.5Z").expect("ts").to_utc();
+        let r = Record::from([
+            ("ts", Value::Timestamp(ts)),
+            ("d", Value::Date(NaiveDate::from_ymd_opt(2024, 2, 29).expect("date"))),
+            ("n", Value::Decimal("12.30".parse().expect("decimal"))),
+            ("o", Value::ObjectId([0xab; 12])),
+            ("b", Value::Bytes(vec![0, 255])),
+        ]);
+        assert_eq!(
+            r.to_json(),
+            serde_json::json!({"ts": "2024-05-01T10:00:00.500Z", "d": "2024-02-29", "n": "12.30",
+                "o": "abababababababababababab", "b": "\\x00ff"})
+        );
     }
 }

@@ -122,9 +122,17 @@ fn identifiers(source: &str) -> Vec<CompactString> {
     out
 }
 
-/// A record value as a Rhai value.
+/// A record value as a Rhai value. Rhai has no decimal, date or id types here: decimals become
+/// floats, the others their text form (RFC 3339 timestamps, hex ids).
 pub(crate) fn to_dynamic(v: &Value) -> Dynamic {
     match v {
+        Value::Decimal(_) => Dynamic::from_float(v.as_f64().unwrap_or(f64::NAN)),
+        Value::Timestamp(_)
+        | Value::LocalDateTime(_)
+        | Value::Date(_)
+        | Value::Uuid(_)
+        | Value::ObjectId(_)
+        | Value::Bytes(_) => Dynamic::from(ImmutableString::from(v.to_string())),
         Value::Null => Dynamic::UNIT,
         Value::Bool(b) => Dynamic::from_bool(*b),
         Value::Int(i) => Dynamic::from_int(*i),

@@ -1,10 +1,12 @@
 //! Node errors: typed, carrying whether a retry can help.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// What went wrong, which decides retrying and the circuit breaker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum ErrorKind {
     /// Params that cannot work (after templates were applied).
     Params,

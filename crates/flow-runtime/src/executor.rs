@@ -16,12 +16,14 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+use ts_rs::TS;
 use uuid::Uuid;
 
 use crate::operator::Emitter;
 use crate::{
-    Breakers, BuildContext, Counters, ErrorKind, Event, EventBus, EventKind, ExecutionEvent, ExecutionState,
-    NodeError, NodeEvent, NodeState, NodeTypes, Operator, RetryPolicy, TemplateContext, render_params,
+    Breakers, BuildContext, ConnectionSource, Counters, ErrorKind, Event, EventBus, EventKind,
+    ExecutionEvent, ExecutionState, NodeError, NodeEvent, NodeState, NodeTypes, Operator, Resources,
+    RetryPolicy, Templates,
 };
 
 /// Engine-wide execution settings.
@@ -99,15 +101,17 @@ impl Control {
 }
 
 /// What happened to a sink's writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum SinkOutcome {
     Committed,
     RolledBack,
 }
 
 /// The outcome of one node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct NodeReport {
     pub node_id: String,
     pub node_type: String,
@@ -120,12 +124,14 @@ pub struct NodeReport {
     pub error: Option<String>,
     pub error_kind: Option<ErrorKind>,
     /// The first output records (data preview).
+    #[ts(type = "Array<Record<string, unknown>>")]
     pub sample: Vec<Record>,
     pub sink: Option<SinkOutcome>,
 }
 
 /// The outcome of an execution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct ExecutionReport {
     pub id: Uuid,
     pub correlation_id: String,
@@ -136,6 +142,7 @@ pub struct ExecutionReport {
     pub finished_at: DateTime<Utc>,
     pub nodes: Vec<NodeReport>,
     /// Records kept by result sinks (Collect), by node id.
+    #[ts(type = "Record<string, Array<Record<string, unknown>>>")]
     pub results: BTreeMap<String, Vec<Record>>,
 }
 
@@ -146,12 +153,20 @@ impl ExecutionReport {
 }
 
 /// Runs executions; shared by every execution of an engine.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Runtime {
     types: Arc<NodeTypes>,
     breakers: Arc<Breakers>,
     bus: EventBus,
     config: RuntimeConfig,
+    connections: Arc<dyn ConnectionSource>,
+    resources: Arc<Resources>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("config", &self.config).finish_non_exhaustive()
+    }
 }
 
 /// Live state of one node, written by its task and read by the progress ticker and the report.
@@ -477,8 +492,23 @@ impl NodeTask {
 }
 
 impl Runtime {
-    pub fn new(types: Arc<NodeTypes>, breakers: Arc<Breakers>, bus: EventBus, config: RuntimeConfig) -> Self {
-        Self { types, breakers, bus, config }
+    pub fn new(
+        types: Arc<NodeTypes>,
+        breakers: Arc<Breakers>,
+        bus: EventBus,
+        config: RuntimeConfig,
+        connections: Arc<dyn ConnectionSource>,
+    ) -> Self {
+        Self { types, breakers, bus, config, connections, resources: Arc::new(Resources::default()) }
+    }
+
+    /// Values shared by every execution (connection pools).
+    pub fn resources(&self) -> &Arc<Resources> {
+        &self.resources
+    }
+
+    pub fn connections(&self) -> &Arc<dyn ConnectionSource> {
+        &self.connections
     }
 
     pub fn types(&self) -> &Arc<NodeTypes> {
@@ -623,9 +653,7 @@ impl Runtime {
         let mut sinks: HashMap<usize, SinkOutcome> = HashMap::new();
         let mut commit_error: Option<(usize, NodeError)> = None;
         let is_sink = |idx: usize| {
-            self.types
-                .get(&flow.nodes[idx].node_type)
-                .is_some_and(|t| t.descriptor().category == Category::Sink)
+            self.types.descriptor(&flow.nodes[idx].node_type).is_some_and(|d| d.category == Category::Sink)
         };
         let succeeded = failure.is_none() && !cancelled;
         for (idx, op) in ops.iter_mut().enumerate() {
@@ -720,7 +748,9 @@ impl Runtime {
         let flow = &request.flow;
         let mut vars = flow.variables.clone();
         vars.extend(request.vars.clone());
-        let ctx = TemplateContext::new(vars, &request.id.to_string(), &request.correlation_id, &flow.name);
+        let templates =
+            Arc::new(Templates::new(vars, &request.id.to_string(), &request.correlation_id, &flow.name));
+        let execution_resources = Arc::new(Resources::default());
         flow.nodes
             .iter()
             .enumerate()
@@ -729,13 +759,18 @@ impl Runtime {
                     .types
                     .get(&node.node_type)
                     .ok_or_else(|| NodeError::params(format!("unknown node type `{}`", node.node_type)));
-                let params = render_params(&serde_json::Value::Object(node.params.clone()), &ctx)
+                let params = templates
+                    .render_params(&serde_json::Value::Object(node.params.clone()))
                     .map_err(|e| NodeError::params(e.to_string()));
                 let bctx = BuildContext {
                     node_id: node.id.clone(),
                     execution_id: request.id,
                     correlation_id: request.correlation_id.clone(),
                     batch_size: self.config.batch_size,
+                    connections: Arc::clone(&self.connections),
+                    execution_resources: Arc::clone(&execution_resources),
+                    engine_resources: Arc::clone(&self.resources),
+                    templates: Arc::clone(&templates),
                 };
                 ty.and_then(|ty| ty.build(params?, &bctx)).map_err(|e| (idx, e))
             })
@@ -751,7 +786,7 @@ impl Runtime {
         let mut outputs: Vec<Vec<Vec<mpsc::Sender<Batch>>>> = Vec::with_capacity(flow.nodes.len());
         let mut descriptors = Vec::with_capacity(flow.nodes.len());
         for node in &flow.nodes {
-            let desc = self.types.get(&node.node_type).map(|t| t.descriptor());
+            let desc = self.types.descriptor(&node.node_type);
             outputs.push(vec![Vec::new(); desc.as_ref().map_or(0, |d| d.outputs.len())]);
             descriptors.push(desc);
         }
@@ -761,7 +796,7 @@ impl Runtime {
             else {
                 continue;
             };
-            let (Some(fd), Some(td)) = (&descriptors[from], &descriptors[to]) else { continue };
+            let (Some(fd), Some(td)) = (descriptors[from], descriptors[to]) else { continue };
             let (Some(out_port), Some(in_port)) = (
                 fd.outputs.iter().position(|p| p.name == edge.from.port),
                 td.inputs.iter().position(|p| p.name == edge.to.port),
@@ -783,7 +818,7 @@ impl Runtime {
         let mut handles = Vec::with_capacity(flow.nodes.len());
         for (idx, node) in flow.nodes.iter().enumerate() {
             let Some(op) = ops[idx].take() else { continue };
-            let Some(desc) = &descriptors[idx] else { continue };
+            let Some(desc) = descriptors[idx] else { continue };
             let mut inputs: Vec<(usize, mpsc::Receiver<Batch>)> = Vec::new();
             for port in 0..desc.inputs.len() {
                 if let Some(rx) = receivers.remove(&(idx, port)) {

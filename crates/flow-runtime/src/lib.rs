@@ -4,10 +4,12 @@
 //! commit-or-rollback of sinks. Knows nothing of hosts (Tauri, HTTP, Redis) or storage.
 
 mod breaker;
+mod describe;
 mod error;
 mod events;
 mod executor;
 mod operator;
+mod resources;
 mod retry;
 mod state;
 mod template;
@@ -19,6 +21,7 @@ pub use executor::{
     Control, ExecutionReport, ExecutionRequest, NodeReport, Runtime, RuntimeConfig, SinkOutcome,
 };
 pub use operator::{BuildContext, Emitter, NodeType, NodeTypes, Operator};
+pub use resources::{ConnectionSource, NoConnections, Resources};
 pub use retry::RetryPolicy;
 pub use state::{ExecutionEvent, ExecutionState, InvalidTransition, NodeEvent, NodeState};
-pub use template::{TemplateContext, TemplateError, render_params};
+pub use template::{TemplateError, Templates};

@@ -5,24 +5,64 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use flow_model::{Batch, Catalog, CatalogError, NodeSpec, OnError, Record, Value};
+use flow_model::{
+    Batch, Catalog, CatalogError, Connection, NodeDescriptor, NodeSpec, OnError, Record, Value,
+};
 
-use crate::NodeError;
+use crate::{ConnectionSource, NodeError, Resources, Templates};
 
-/// Facts about the execution a node is built for.
-#[derive(Debug, Clone)]
+/// Facts about the execution a node is built for, and what it may share.
+#[derive(Clone)]
 pub struct BuildContext {
     pub node_id: String,
     pub execution_id: uuid::Uuid,
     pub correlation_id: String,
     /// Records per batch that sources should produce.
     pub batch_size: usize,
+    /// Named connections.
+    pub connections: Arc<dyn ConnectionSource>,
+    /// Shared by the nodes of this execution (e.g. one transaction per connection).
+    pub execution_resources: Arc<Resources>,
+    /// Shared by every execution of the engine (e.g. connection pools).
+    pub engine_resources: Arc<Resources>,
+    /// The execution's templates, for values rendered at build time (connection URLs).
+    pub templates: Arc<Templates>,
+}
+
+impl std::fmt::Debug for BuildContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildContext").field("node_id", &self.node_id).finish_non_exhaustive()
+    }
+}
+
+impl BuildContext {
+    /// The named connection with its URL rendered, or an error naming the connection.
+    pub fn connection(&self, name: &str) -> Result<Connection, NodeError> {
+        let mut c = self.connections.connection(name).ok_or_else(|| {
+            NodeError::params(format!("connection `{name}` does not exist (define it in the connections manager or with `flow connections add`)"))
+        })?;
+        c.url = self
+            .templates
+            .render(&c.url)
+            .map_err(|e| NodeError::params(format!("connection `{name}`: url template: {e}")))?;
+        Ok(c)
+    }
 }
 
 /// A node type: its static description (from [`NodeSpec`]) and how to build a running operator
 /// from params (already validated against the schema, templates applied).
 pub trait NodeType: NodeSpec {
     fn build(&self, params: serde_json::Value, ctx: &BuildContext) -> Result<Box<dyn Operator>, NodeError>;
+
+    /// The output schema learnt from the external system (e.g. by describing a SQL query), for
+    /// validation before a run; `None` when unknown or unreachable. Params are templated already.
+    fn describe<'a>(
+        &'a self,
+        _params: &'a serde_json::Value,
+        _ctx: &'a BuildContext,
+    ) -> futures::future::BoxFuture<'a, Option<flow_model::RecordSchema>> {
+        Box::pin(async { None })
+    }
 }
 
 /// A running node. The executor calls `open` once, then either `produce` until it returns false
@@ -169,5 +209,10 @@ impl NodeTypes {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// The descriptor of a node type, computed once.
+    pub fn descriptor(&self, node_type: &str) -> Option<&NodeDescriptor> {
+        self.catalog.descriptor(node_type)
     }
 }

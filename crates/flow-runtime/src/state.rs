@@ -1,10 +1,12 @@
 //! Node and execution states as explicit machines: a transition table, nothing else.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// State of one node within an execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum NodeState {
     Pending,
     Running,
@@ -63,8 +65,9 @@ impl NodeState {
 }
 
 /// State of an execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum ExecutionState {
     /// Waiting for a free slot (MAX_CONCURRENT_EXECUTIONS).
     Queued,

@@ -1,43 +1,30 @@
 //! Templates in string params (`{{ vars.x }}`, `{{ env.X }}`, `{{ execution.id }}`), rendered once
-//! per execution with minijinja before the node is built. Undefined names are errors.
+//! per execution with minijinja before nodes are built. Undefined names are errors.
 
 use std::collections::BTreeMap;
 
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
-/// Values templates can see.
 #[derive(Debug, Clone, Serialize)]
-pub struct TemplateContext {
-    pub vars: BTreeMap<String, serde_json::Value>,
-    pub env: BTreeMap<String, String>,
-    pub execution: ExecutionVars,
+struct Context {
+    vars: BTreeMap<String, serde_json::Value>,
+    env: BTreeMap<String, String>,
+    execution: ExecutionVars,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ExecutionVars {
-    pub id: String,
-    pub correlation_id: String,
-    pub flow: String,
+struct ExecutionVars {
+    id: String,
+    correlation_id: String,
+    flow: String,
 }
 
-impl TemplateContext {
-    pub fn new(
-        vars: BTreeMap<String, serde_json::Value>,
-        execution_id: &str,
-        correlation_id: &str,
-        flow: &str,
-    ) -> Self {
-        Self {
-            vars,
-            env: std::env::vars().collect(),
-            execution: ExecutionVars {
-                id: execution_id.to_owned(),
-                correlation_id: correlation_id.to_owned(),
-                flow: flow.to_owned(),
-            },
-        }
-    }
+/// The template environment of one execution.
+#[derive(Debug)]
+pub struct Templates {
+    env: Environment<'static>,
+    ctx: minijinja::Value,
 }
 
 /// A template that failed, with the param (JSON pointer) it sits in.
@@ -48,51 +35,90 @@ pub struct TemplateError {
     pub message: String,
 }
 
-/// Renders every string in `params` that contains a template.
-pub fn render_params(
-    params: &serde_json::Value,
-    ctx: &TemplateContext,
-) -> Result<serde_json::Value, TemplateError> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    let ctx = minijinja::Value::from_serialize(ctx);
-    let mut out = params.clone();
-    render_in(&mut out, &env, &ctx, &mut String::new())?;
-    Ok(out)
+impl Templates {
+    pub fn new(
+        vars: BTreeMap<String, serde_json::Value>,
+        execution_id: &str,
+        correlation_id: &str,
+        flow: &str,
+    ) -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let ctx = Context {
+            vars,
+            env: std::env::vars().collect(),
+            execution: ExecutionVars {
+                id: execution_id.to_owned(),
+                correlation_id: correlation_id.to_owned(),
+                flow: flow.to_owned(),
+            },
+        };
+        Self { env, ctx: minijinja::Value::from_serialize(&ctx) }
+    }
+
+    /// Renders one string; text without template syntax is returned as is.
+    pub fn render(&self, text: &str) -> Result<String, String> {
+        if !(text.contains("{{") || text.contains("{%")) {
+            return Ok(text.to_owned());
+        }
+        self.env.render_str(text, &self.ctx).map_err(|e| e.to_string())
+    }
+
+    /// Renders every string in `params` that contains a template.
+    pub fn render_params(&self, params: &serde_json::Value) -> Result<serde_json::Value, TemplateError> {
+        let mut out = params.clone();
+        self.render_in(&mut out, &mut String::new())?;
+        Ok(out)
+    }
+
+    fn render_in(&self, v: &mut serde_json::Value, path: &mut String) -> Result<(), TemplateError> {
+        match v {
+            serde_json::Value::String(s) => {
+                let fail = |message: String| TemplateError { param: path.clone(), message };
+                *v = match whole_expression(s) {
+                    // A param that is one whole template keeps the type of its value
+                    // (`"count": "{{ vars.rows }}"` with rows = 1000 gives a number).
+                    Some(expr) => {
+                        let value = self
+                            .env
+                            .compile_expression(expr)
+                            .and_then(|e| e.eval(&self.ctx))
+                            .map_err(|e| fail(e.to_string()))?;
+                        if value.is_undefined() {
+                            return Err(fail(format!("undefined value: {expr}")));
+                        }
+                        serde_json::to_value(&value).map_err(|e| fail(e.to_string()))?
+                    }
+                    None => serde_json::Value::String(self.render(s).map_err(fail)?),
+                };
+            }
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("/{i}"));
+                    self.render_in(item, path)?;
+                    path.truncate(len);
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for (k, item) in map.iter_mut() {
+                    let len = path.len();
+                    path.push('/');
+                    path.push_str(k);
+                    self.render_in(item, path)?;
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
-fn render_in(
-    v: &mut serde_json::Value,
-    env: &Environment<'_>,
-    ctx: &minijinja::Value,
-    path: &mut String,
-) -> Result<(), TemplateError> {
-    match v {
-        serde_json::Value::String(s) if s.contains("{{") || s.contains("{%") => {
-            *s = env
-                .render_str(s, ctx)
-                .map_err(|e| TemplateError { param: path.clone(), message: e.to_string() })?;
-        }
-        serde_json::Value::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                let len = path.len();
-                path.push_str(&format!("/{i}"));
-                render_in(item, env, ctx, path)?;
-                path.truncate(len);
-            }
-        }
-        serde_json::Value::Object(map) => {
-            for (k, item) in map.iter_mut() {
-                let len = path.len();
-                path.push('/');
-                path.push_str(k);
-                render_in(item, env, ctx, path)?;
-                path.truncate(len);
-            }
-        }
-        _ => {}
-    }
-    Ok(())
+/// The expression of a string that is exactly one `{{ expression }}`.
+fn whole_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}")).then_some(inner.trim())
 }
 
 #[cfg(test)]
@@ -100,23 +126,38 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ctx() -> TemplateContext {
+    fn templates() -> Templates {
         let mut vars = BTreeMap::new();
         vars.insert("table".to_owned(), json!("users"));
-        TemplateContext::new(vars, "exec-1", "corr-1", "demo")
+        Templates::new(vars, "exec-1", "corr-1", "demo")
     }
 
     #[test]
     fn renders_vars_execution_and_env_in_nested_strings() {
         // PATH is set in every test environment.
         let params = json!({"a": "{{ vars.table }}_{{ execution.id }}", "b": [{"c": "{{ \"yes\" if env.PATH else \"no\" }}"}], "n": 5});
-        let out = render_params(&params, &ctx()).expect("renders");
+        let out = templates().render_params(&params).expect("renders");
         assert_eq!(out, json!({"a": "users_exec-1", "b": [{"c": "yes"}], "n": 5}));
     }
 
     #[test]
+    fn a_whole_template_yields_numbers_and_bools() {
+        let mut vars = BTreeMap::new();
+        vars.insert("n".to_owned(), json!(42));
+        vars.insert("on".to_owned(), json!(true));
+        vars.insert("code".to_owned(), json!("007"));
+        let t = Templates::new(vars, "e", "c", "f");
+        let out = t.render_params(&json!({"a": "{{ vars.n }}", "b": "{{ vars.on }}", "c": "n={{ vars.n }}",
+            "d": "{{ vars.n }}{{ vars.n }}", "e": "{{ vars.code }}", "f": "{{ vars.n * 2 }}"}));
+        assert_eq!(
+            out.expect("renders"),
+            json!({"a": 42, "b": true, "c": "n=42", "d": "4242", "e": "007", "f": 84})
+        );
+    }
+
+    #[test]
     fn undefined_variable_names_the_param() {
-        let err = render_params(&json!({"q": [ "{{ vars.nope }}" ]}), &ctx()).expect_err("undefined");
+        let err = templates().render_params(&json!({"q": [ "{{ vars.nope }}" ]})).expect_err("undefined");
         assert_eq!(err.param, "/q/0");
     }
 }

@@ -7,37 +7,37 @@ use uuid::Uuid;
 
 /// Why the history could not be opened, written or read.
 #[derive(Debug, thiserror::Error)]
-pub enum HistoryError {
-    #[error("history database {file}: cannot create its directory: {source}")]
+pub enum StoreError {
+    #[error("database {file}: cannot create its directory: {source}")]
     CreateDir {
         file: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("history database {file}: cannot open: {source}")]
+    #[error("database {file}: cannot open: {source}")]
     Open {
         file: PathBuf,
         #[source]
         source: sqlx::Error,
     },
-    #[error("history database {file}: cannot migrate the schema: {source}")]
+    #[error("database {file}: cannot migrate the schema: {source}")]
     Migrate {
         file: PathBuf,
         #[source]
         source: sqlx::migrate::MigrateError,
     },
-    #[error("history database {file}: {source}")]
+    #[error("database {file}: {source}")]
     Query {
         file: PathBuf,
         #[source]
         source: sqlx::Error,
     },
-    #[error("history database {file}: no execution {id}")]
+    #[error("database {file}: no execution {id}")]
     NotFound { file: PathBuf, id: Uuid },
     /// A value the schema cannot hold (a counter above `i64::MAX`).
-    #[error("history database {file}: cannot store {what}: {reason}")]
+    #[error("database {file}: cannot store {what}: {reason}")]
     Unstorable { file: PathBuf, what: String, reason: String },
     /// A stored value this build cannot read back (written by another version, or edited).
-    #[error("history database {file}: stored {column} {value:?} is invalid: {reason}")]
+    #[error("database {file}: stored {column} {value:?} is invalid: {reason}")]
     Corrupt { file: PathBuf, column: &'static str, value: String, reason: String },
 }

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use flow_history::{ExecutionDetail, ExecutionSummary, History, HistoryError, ListQuery};
 use flow_model::{Record, Value};
 use flow_runtime::{
     Counters, ErrorKind, ExecutionReport, ExecutionState, NodeReport, NodeState, SinkOutcome,
 };
+use flow_store::{ExecutionDetail, ExecutionSummary, ListQuery, Store, StoreError};
 use uuid::Uuid;
 
 /// A fixed instant with a sub-millisecond part, which must survive storage.
@@ -103,19 +103,19 @@ fn succeeded_report(id: Uuid, flow: &str, start: i64, records_out: u64) -> Execu
     }
 }
 
-async fn start(history: &History, report: &ExecutionReport, state: ExecutionState) {
+async fn start(history: &Store, report: &ExecutionReport, state: ExecutionState) {
     history
         .record_started(report.id, &report.correlation_id, &report.flow, state, report.started_at)
         .await
         .expect("record_started");
 }
 
-async fn state_of(history: &History, id: Uuid) -> ExecutionState {
+async fn state_of(history: &Store, id: Uuid) -> ExecutionState {
     history.get(id).await.expect("get").expect("execution exists").summary.state
 }
 
 /// record_started, record_finished, then get returns exactly what the report said.
-async fn check_round_trip(history: &History) {
+async fn check_round_trip(history: &Store) {
     let report = failed_report(Uuid::now_v7(), "orders", 0);
     start(history, &report, ExecutionState::Running).await;
 
@@ -150,20 +150,20 @@ async fn check_round_trip(history: &History) {
 #[tokio::test]
 async fn file_database_returns_exactly_what_was_recorded() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let history = History::open(&dir.path().join("history.db")).await.expect("open");
+    let history = Store::open(&dir.path().join("history.db")).await.expect("open");
     check_round_trip(&history).await;
 }
 
 #[tokio::test]
 async fn in_memory_database_returns_exactly_what_was_recorded() {
-    let history = History::in_memory().await.expect("in_memory");
+    let history = Store::in_memory().await.expect("in_memory");
     check_round_trip(&history).await;
 }
 
 #[tokio::test]
 async fn in_memory_databases_are_private() {
-    let a = History::in_memory().await.expect("in_memory");
-    let b = History::in_memory().await.expect("in_memory");
+    let a = Store::in_memory().await.expect("in_memory");
+    let b = Store::in_memory().await.expect("in_memory");
     let report = succeeded_report(Uuid::now_v7(), "f", 0, 1);
     a.record_finished(&report).await.expect("record_finished");
     assert!(a.get(report.id).await.expect("get").is_some());
@@ -172,7 +172,7 @@ async fn in_memory_databases_are_private() {
 
 #[tokio::test]
 async fn record_finished_without_start_creates_the_execution_and_recording_again_replaces_nodes() {
-    let history = History::in_memory().await.expect("in_memory");
+    let history = Store::in_memory().await.expect("in_memory");
     let mut report = failed_report(Uuid::now_v7(), "orders", 0);
     history.record_finished(&report).await.expect("first record");
     report.nodes.truncate(1);
@@ -185,7 +185,7 @@ async fn record_finished_without_start_creates_the_execution_and_recording_again
 
 #[tokio::test]
 async fn record_finished_keeps_the_start_time_recorded_when_queued() {
-    let history = History::in_memory().await.expect("in_memory");
+    let history = Store::in_memory().await.expect("in_memory");
     let report = succeeded_report(Uuid::now_v7(), "f", 10, 5);
     history
         .record_started(report.id, &report.correlation_id, "f", ExecutionState::Queued, at(8))
@@ -199,7 +199,7 @@ async fn record_finished_keeps_the_start_time_recorded_when_queued() {
 
 #[tokio::test]
 async fn list_is_newest_first_and_filters_by_flow_and_state_with_limit_and_offset() {
-    let history = History::in_memory().await.expect("in_memory");
+    let history = Store::in_memory().await.expect("in_memory");
     // Inserted out of time order so the order comes from started_at, not insertion.
     let mut ids = BTreeMap::new();
     for (start, flow, finished) in
@@ -241,7 +241,7 @@ async fn list_is_newest_first_and_filters_by_flow_and_state_with_limit_and_offse
     assert!(history.list(&none).await.expect("list").is_empty());
 }
 
-async fn start_and_maybe_finish(history: &History, report: &ExecutionReport, finish: bool) {
+async fn start_and_maybe_finish(history: &Store, report: &ExecutionReport, finish: bool) {
     start(history, report, ExecutionState::Running).await;
     if finish {
         history.record_finished(report).await.expect("record_finished");
@@ -250,7 +250,7 @@ async fn start_and_maybe_finish(history: &History, report: &ExecutionReport, fin
 
 #[tokio::test]
 async fn list_limit_defaults_to_50_and_is_capped_at_1000() {
-    let history = History::in_memory().await.expect("in_memory");
+    let history = Store::in_memory().await.expect("in_memory");
     for i in 0..1005 {
         let report = succeeded_report(Uuid::now_v7(), "f", i, 0);
         start(&history, &report, ExecutionState::Queued).await;
@@ -262,7 +262,7 @@ async fn list_limit_defaults_to_50_and_is_capped_at_1000() {
 
 #[tokio::test]
 async fn record_state_changes_the_state() {
-    let history = History::in_memory().await.expect("in_memory");
+    let history = Store::in_memory().await.expect("in_memory");
     let report = succeeded_report(Uuid::now_v7(), "f", 0, 1);
     start(&history, &report, ExecutionState::Queued).await;
     for state in [ExecutionState::Running, ExecutionState::Paused, ExecutionState::Running] {
@@ -271,13 +271,13 @@ async fn record_state_changes_the_state() {
     }
     let missing = Uuid::now_v7();
     let err = history.record_state(missing, ExecutionState::Running).await.expect_err("unknown");
-    assert!(matches!(err, HistoryError::NotFound { id, .. } if id == missing), "{err}");
+    assert!(matches!(err, StoreError::NotFound { id, .. } if id == missing), "{err}");
 }
 
 #[tokio::test]
 async fn mark_interrupted_fails_only_unfinished_executions() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let history = History::open(&dir.path().join("h.db")).await.expect("open");
+    let history = Store::open(&dir.path().join("h.db")).await.expect("open");
     let mut unfinished = Vec::new();
     for state in [ExecutionState::Queued, ExecutionState::Running, ExecutionState::Paused] {
         let report = succeeded_report(Uuid::now_v7(), "f", 0, 1);
@@ -315,11 +315,11 @@ async fn reopening_keeps_data_and_migrations_are_idempotent() {
     let path = dir.path().join("history.db");
     let report = failed_report(Uuid::now_v7(), "orders", 0);
     {
-        let history = History::open(&path).await.expect("first open");
+        let history = Store::open(&path).await.expect("first open");
         start_and_maybe_finish(&history, &report, true).await;
     }
-    let again = History::open(&path).await.expect("reopen");
-    let while_open = History::open(&path).await.expect("open while another is open");
+    let again = Store::open(&path).await.expect("reopen");
+    let while_open = Store::open(&path).await.expect("open while another is open");
     let detail = again.get(report.id).await.expect("get").expect("kept");
     assert_eq!(detail.nodes, report.nodes);
 
@@ -334,7 +334,7 @@ async fn reopening_keeps_data_and_migrations_are_idempotent() {
 async fn opening_a_path_in_a_missing_directory_creates_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("not").join("yet").join("history.db");
-    let history = History::open(&path).await.expect("open");
+    let history = Store::open(&path).await.expect("open");
     assert!(path.is_file());
     let report = succeeded_report(Uuid::now_v7(), "f", 0, 1);
     start_and_maybe_finish(&history, &report, true).await;
@@ -348,12 +348,12 @@ async fn errors_name_the_database_file() {
     let blocker = dir.path().join("a-file");
     std::fs::write(&blocker, "not a directory").expect("write");
     let path = blocker.join("history.db");
-    let err = History::open(&path).await.expect_err("parent is a file");
-    assert!(matches!(err, HistoryError::CreateDir { .. }), "{err:?}");
+    let err = Store::open(&path).await.expect_err("parent is a file");
+    assert!(matches!(err, StoreError::CreateDir { .. }), "{err:?}");
     let message = err.to_string();
-    assert!(message.starts_with(&format!("history database {}: ", path.display())), "{message}");
+    assert!(message.starts_with(&format!("database {}: ", path.display())), "{message}");
 
-    let history = History::open(&dir.path().join("h.db")).await.expect("open");
+    let history = Store::open(&dir.path().join("h.db")).await.expect("open");
     let report = succeeded_report(Uuid::now_v7(), "f", 0, 1);
     start(&history, &report, ExecutionState::Queued).await;
     let again = history
@@ -365,12 +365,12 @@ async fn errors_name_the_database_file() {
 
 #[tokio::test]
 async fn counters_beyond_sqlite_integers_are_refused_atomically() {
-    let history = History::in_memory().await.expect("in_memory");
+    let history = Store::in_memory().await.expect("in_memory");
     let mut report = failed_report(Uuid::now_v7(), "f", 0);
     start(&history, &report, ExecutionState::Running).await;
     report.nodes[2].counters.records_in = u64::MAX;
     let err = history.record_finished(&report).await.expect_err("too large");
-    assert!(matches!(err, HistoryError::Unstorable { .. }), "{err:?}");
+    assert!(matches!(err, StoreError::Unstorable { .. }), "{err:?}");
     // The transaction rolled back: nothing of the report was written.
     let detail = history.get(report.id).await.expect("get").expect("started");
     assert_eq!(detail.summary.state, ExecutionState::Running);
@@ -379,7 +379,7 @@ async fn counters_beyond_sqlite_integers_are_refused_atomically() {
 
 #[tokio::test]
 async fn detail_serializes_flat() {
-    let history = History::in_memory().await.expect("in_memory");
+    let history = Store::in_memory().await.expect("in_memory");
     let report = failed_report(Uuid::now_v7(), "orders", 0);
     history.record_finished(&report).await.expect("record_finished");
     let detail = history.get(report.id).await.expect("get").expect("recorded");

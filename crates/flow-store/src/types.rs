@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use flow_runtime::{ExecutionState, NodeReport};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 use uuid::Uuid;
 
 /// Page size when `ListQuery::limit` is not set.
@@ -10,8 +11,9 @@ pub(crate) const DEFAULT_LIMIT: u32 = 50;
 /// Largest page `list` returns, whatever `ListQuery::limit` asks for.
 pub(crate) const MAX_LIMIT: u32 = 1000;
 
-/// Which executions `History::list` returns.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Which executions `Store::list` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct ListQuery {
     /// Page size: 50 when unset, at most 1000.
     pub limit: Option<u32>,
@@ -23,7 +25,8 @@ pub struct ListQuery {
 }
 
 /// One execution as listed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct ExecutionSummary {
     pub id: Uuid,
     pub correlation_id: String,
@@ -38,7 +41,8 @@ pub struct ExecutionSummary {
 }
 
 /// One execution with the outcome of each node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct ExecutionDetail {
     #[serde(flatten)]
     pub summary: ExecutionSummary,

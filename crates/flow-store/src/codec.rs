@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::HistoryError;
+use crate::StoreError;
 
 /// A value that cannot be stored or read back, before the file it concerns is known.
 #[derive(Debug)]
@@ -21,11 +21,11 @@ pub(crate) enum CodecError {
 }
 
 impl CodecError {
-    pub(crate) fn at(self, file: &Path) -> HistoryError {
+    pub(crate) fn at(self, file: &Path) -> StoreError {
         let file = file.to_path_buf();
         match self {
-            Self::Unstorable { what, reason } => HistoryError::Unstorable { file, what, reason },
-            Self::Corrupt { column, value, reason } => HistoryError::Corrupt { file, column, value, reason },
+            Self::Unstorable { what, reason } => StoreError::Unstorable { file, what, reason },
+            Self::Corrupt { column, value, reason } => StoreError::Corrupt { file, column, value, reason },
         }
     }
 

@@ -1,9 +1,10 @@
-//! Execution history in an embedded SQLite database: every execution's state while it runs and,
-//! once finished, its outcome per node (state, attempts, counters, errors, sink outcome) with the
-//! node's data preview. The schema lives in numbered migrations under `migrations/`, applied when
+//! The engine's embedded SQLite store: the execution history (every execution's state while it
+//! runs and, once finished, its outcome per node: state, attempts, counters, errors, sink outcome
+//! and data preview) and the named connections. The schema lives in numbered migrations under `migrations/`, applied when
 //! the database is opened.
 
 mod codec;
+mod connections;
 mod error;
 mod rows;
 mod types;
@@ -24,7 +25,7 @@ use uuid::Uuid;
 use crate::codec::{CodecError, enum_text, int, parse_record, record_text, time_text};
 use crate::rows::{EXECUTION_COLUMNS, ExecutionRow, NODE_COLUMNS, NodeRow, SampleRow};
 
-pub use error::HistoryError;
+pub use error::StoreError;
 pub use types::{ExecutionDetail, ExecutionSummary, ListQuery};
 
 static MIGRATOR: Migrator = sqlx::migrate!();
@@ -38,18 +39,18 @@ const UNFINISHED: [ExecutionState; 3] =
 
 /// The execution history; cheap to clone (a connection pool).
 #[derive(Debug, Clone)]
-pub struct History {
+pub struct Store {
     pool: SqlitePool,
     /// Named in every error.
     file: Arc<Path>,
 }
 
-impl History {
+impl Store {
     /// Opens (creating the file and parent directories) and migrates the database at `path`.
-    pub async fn open(path: &Path) -> Result<History, HistoryError> {
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
-                .map_err(|source| HistoryError::CreateDir { file: path.to_path_buf(), source })?;
+                .map_err(|source| StoreError::CreateDir { file: path.to_path_buf(), source })?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -63,12 +64,12 @@ impl History {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|source| HistoryError::Open { file: path.to_path_buf(), source })?;
+            .map_err(|source| StoreError::Open { file: path.to_path_buf(), source })?;
         Self::migrated(pool, path).await
     }
 
     /// A private in-memory database (tests, benchmarks).
-    pub async fn in_memory() -> Result<History, HistoryError> {
+    pub async fn in_memory() -> Result<Store, StoreError> {
         let file = Path::new(":memory:");
         // Each connection to `:memory:` is a database of its own: keep exactly one, forever.
         let pool = SqlitePoolOptions::new()
@@ -78,16 +79,16 @@ impl History {
             .max_lifetime(None)
             .connect_with(SqliteConnectOptions::new().in_memory(true))
             .await
-            .map_err(|source| HistoryError::Open { file: file.to_path_buf(), source })?;
+            .map_err(|source| StoreError::Open { file: file.to_path_buf(), source })?;
         Self::migrated(pool, file).await
     }
 
-    async fn migrated(pool: SqlitePool, file: &Path) -> Result<History, HistoryError> {
+    async fn migrated(pool: SqlitePool, file: &Path) -> Result<Store, StoreError> {
         MIGRATOR
             .run(&pool)
             .await
-            .map_err(|source| HistoryError::Migrate { file: file.to_path_buf(), source })?;
-        Ok(History { pool, file: file.into() })
+            .map_err(|source| StoreError::Migrate { file: file.to_path_buf(), source })?;
+        Ok(Store { pool, file: file.into() })
     }
 
     /// An execution was queued/started: insert its row (state as given, usually Queued or Running).
@@ -98,7 +99,7 @@ impl History {
         flow: &str,
         state: ExecutionState,
         started_at: DateTime<Utc>,
-    ) -> Result<(), HistoryError> {
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO executions (id, correlation_id, flow, state, started_at) \
              VALUES (?, ?, ?, ?, ?)",
@@ -115,7 +116,7 @@ impl History {
     }
 
     /// Updates the execution's state (e.g. Queued -> Running, Running <-> Paused).
-    pub async fn record_state(&self, id: Uuid, state: ExecutionState) -> Result<(), HistoryError> {
+    pub async fn record_state(&self, id: Uuid, state: ExecutionState) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE executions SET state = ? WHERE id = ?")
             .bind(self.located(enum_text("execution state", &state))?)
             .bind(id.to_string())
@@ -123,7 +124,7 @@ impl History {
             .await
             .map_err(|e| self.query_error(e))?;
         if done.rows_affected() == 0 {
-            return Err(HistoryError::NotFound { file: self.file.to_path_buf(), id });
+            return Err(StoreError::NotFound { file: self.file.to_path_buf(), id });
         }
         Ok(())
     }
@@ -134,7 +135,7 @@ impl History {
     ///
     /// Without a `record_started` before, the execution row is created from the report; with one,
     /// its `started_at` (the time it was queued) is kept. Recording again replaces the nodes.
-    pub async fn record_finished(&self, report: &ExecutionReport) -> Result<(), HistoryError> {
+    pub async fn record_finished(&self, report: &ExecutionReport) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.query_error(e))?;
         self.write_report(&mut tx, report).await?;
         tx.commit().await.map_err(|e| self.query_error(e))
@@ -144,11 +145,11 @@ impl History {
         &self,
         conn: &mut SqliteConnection,
         report: &ExecutionReport,
-    ) -> Result<(), HistoryError> {
+    ) -> Result<(), StoreError> {
         let id = report.id.to_string();
         let records_out =
             report.nodes.iter().try_fold(0u64, |sum, n| sum.checked_add(n.counters.records_out)).ok_or_else(
-                || HistoryError::Unstorable {
+                || StoreError::Unstorable {
                     file: self.file.to_path_buf(),
                     what: "the execution's records_out".to_owned(),
                     reason: "the sum over its nodes overflows".to_owned(),
@@ -180,46 +181,73 @@ impl History {
             .await
             .map_err(|e| self.query_error(e))?;
 
+        // Multi-row inserts: one statement per chunk instead of one per row keeps recording a
+        // thousand-node execution cheap (each statement is a round trip to SQLite's worker thread).
+        struct NodeValues<'a> {
+            seq: i64,
+            node: &'a flow_runtime::NodeReport,
+            state: String,
+            records_in: i64,
+            records_out: i64,
+            errors: i64,
+            error_kind: Option<String>,
+            sink: Option<String>,
+        }
+        let mut nodes = Vec::with_capacity(report.nodes.len());
+        let mut samples = Vec::new();
         for (seq, node) in report.nodes.iter().enumerate() {
             let seq = self.located(int("node position", seq))?;
             let what = |field: &str| format!("node {} {field}", node.node_id);
-            sqlx::query(
-                "INSERT INTO node_runs (execution_id, seq, node_id, node_type, state, attempts, \
-                     started_at, finished_at, records_in, records_out, errors, error, error_kind, \
-                     sink) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&id)
-            .bind(seq)
-            .bind(&node.node_id)
-            .bind(&node.node_type)
-            .bind(self.located(enum_text(&what("state"), &node.state))?)
-            .bind(i64::from(node.attempts))
-            .bind(node.started_at.map(time_text))
-            .bind(node.finished_at.map(time_text))
-            .bind(self.located(int(&what("records_in"), node.counters.records_in))?)
-            .bind(self.located(int(&what("records_out"), node.counters.records_out))?)
-            .bind(self.located(int(&what("errors"), node.counters.errors))?)
-            .bind(&node.error)
-            .bind(self.located(node.error_kind.map(|k| enum_text(&what("error_kind"), &k)).transpose())?)
-            .bind(self.located(node.sink.map(|s| enum_text(&what("sink"), &s)).transpose())?)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| self.query_error(e))?;
-
+            nodes.push(NodeValues {
+                seq,
+                node,
+                state: self.located(enum_text(&what("state"), &node.state))?,
+                records_in: self.located(int(&what("records_in"), node.counters.records_in))?,
+                records_out: self.located(int(&what("records_out"), node.counters.records_out))?,
+                errors: self.located(int(&what("errors"), node.counters.errors))?,
+                error_kind: self
+                    .located(node.error_kind.map(|k| enum_text(&what("error_kind"), &k)).transpose())?,
+                sink: self.located(node.sink.map(|s| enum_text(&what("sink"), &s)).transpose())?,
+            });
             for (sample_seq, record) in node.sample.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO node_samples (execution_id, node_seq, seq, record) \
-                     VALUES (?, ?, ?, ?)",
-                )
-                .bind(&id)
-                .bind(seq)
-                .bind(self.located(int("sample position", sample_seq))?)
-                .bind(self.located(record_text(record))?)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| self.query_error(e))?;
+                samples.push((
+                    seq,
+                    self.located(int("sample position", sample_seq))?,
+                    self.located(record_text(record))?,
+                ));
             }
+        }
+        // SQLite allows 32,766 bound values per statement.
+        for chunk in nodes.chunks(1000) {
+            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO node_runs (execution_id, seq, node_id, node_type, state, attempts, \
+                 started_at, finished_at, records_in, records_out, errors, error, error_kind, sink) ",
+            );
+            insert.push_values(chunk, |mut row, v| {
+                row.push_bind(&id)
+                    .push_bind(v.seq)
+                    .push_bind(&v.node.node_id)
+                    .push_bind(&v.node.node_type)
+                    .push_bind(&v.state)
+                    .push_bind(i64::from(v.node.attempts))
+                    .push_bind(v.node.started_at.map(time_text))
+                    .push_bind(v.node.finished_at.map(time_text))
+                    .push_bind(v.records_in)
+                    .push_bind(v.records_out)
+                    .push_bind(v.errors)
+                    .push_bind(&v.node.error)
+                    .push_bind(&v.error_kind)
+                    .push_bind(&v.sink);
+            });
+            insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
+        }
+        for chunk in samples.chunks(5000) {
+            let mut insert: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO node_samples (execution_id, node_seq, seq, record) ");
+            insert.push_values(chunk, |mut row, (node_seq, seq, record)| {
+                row.push_bind(&id).push_bind(*node_seq).push_bind(*seq).push_bind(record);
+            });
+            insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
         }
         Ok(())
     }
@@ -228,7 +256,7 @@ impl History {
     /// "interrupted: the engine stopped while this execution ran"; returns how many.
     ///
     /// Their `finished_at` stays empty: when the engine stopped is not known.
-    pub async fn mark_interrupted(&self) -> Result<u64, HistoryError> {
+    pub async fn mark_interrupted(&self) -> Result<u64, StoreError> {
         let mut query = QueryBuilder::<Sqlite>::new("UPDATE executions SET state = ");
         query.push_bind(self.located(enum_text("execution state", &ExecutionState::Failed))?);
         query.push(", error = ").push_bind(INTERRUPTED).push(" WHERE state IN (");
@@ -242,7 +270,7 @@ impl History {
     }
 
     /// Newest first.
-    pub async fn list(&self, query: &ListQuery) -> Result<Vec<ExecutionSummary>, HistoryError> {
+    pub async fn list(&self, query: &ListQuery) -> Result<Vec<ExecutionSummary>, StoreError> {
         let mut sql =
             QueryBuilder::<Sqlite>::new(format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE 1 = 1"));
         if let Some(flow) = &query.flow {
@@ -263,7 +291,7 @@ impl History {
     }
 
     /// One execution with its nodes and samples, or None.
-    pub async fn get(&self, id: Uuid) -> Result<Option<ExecutionDetail>, HistoryError> {
+    pub async fn get(&self, id: Uuid) -> Result<Option<ExecutionDetail>, StoreError> {
         let id_text = id.to_string();
         // One read transaction: a concurrent record_finished is seen entirely or not at all.
         let mut tx = self.pool.begin().await.map_err(|e| self.query_error(e))?;
@@ -299,7 +327,7 @@ impl History {
         for sample in samples {
             // The foreign key guarantees the node exists; seqs is sorted by the query.
             let node = seqs.binary_search(&sample.node_seq).ok().and_then(|i| nodes.get_mut(i)).ok_or_else(
-                || HistoryError::Corrupt {
+                || StoreError::Corrupt {
                     file: self.file.to_path_buf(),
                     column: "node_samples.node_seq",
                     value: sample.node_seq.to_string(),
@@ -311,12 +339,12 @@ impl History {
         Ok(Some(ExecutionDetail { summary: self.located(row.into_summary())?, nodes }))
     }
 
-    fn query_error(&self, source: sqlx::Error) -> HistoryError {
-        HistoryError::Query { file: self.file.to_path_buf(), source }
+    fn query_error(&self, source: sqlx::Error) -> StoreError {
+        StoreError::Query { file: self.file.to_path_buf(), source }
     }
 
     /// Names this database in a conversion error.
-    fn located<T>(&self, value: Result<T, CodecError>) -> Result<T, HistoryError> {
+    fn located<T>(&self, value: Result<T, CodecError>) -> Result<T, StoreError> {
         value.map_err(|e| e.at(&self.file))
     }
 }
