@@ -36,11 +36,19 @@ fn every_example_flow_saves_back_byte_identical() {
     }
 }
 
+/// Flows that need a database connection run in `cases.rs`, with their sample data.
+fn needs_connection(flow: &flow_engine::Flow) -> bool {
+    flow.nodes.iter().any(|n| n.params.contains_key("connection"))
+}
+
 #[tokio::test]
-async fn every_example_flow_runs_to_success() {
+async fn every_example_flow_without_connections_runs_to_success() {
     let engine = flow_tests::engine().await;
     for file in flow_files() {
         let flow = load_flow(&file).unwrap_or_else(|e| panic!("{e}"));
+        if needs_connection(&flow) {
+            continue;
+        }
         let report = engine.run(flow, RunOptions::default()).await.expect("starts");
         assert_eq!(report.state, ExecutionState::Succeeded, "{}: {:?}", file.display(), report.error);
     }

@@ -1,6 +1,8 @@
 //! `flow`: the command-line host of the engine. `validate` and `catalog` need no database;
-//! `run` executes a flow with a live per-node progress display (or JSON lines with `--json`).
+//! `run` executes a flow with a live per-node progress display (or JSON lines with `--json`);
+//! `connections` manages named connections and `doctor` checks every configured dependency.
 
+mod doctor;
 mod progress;
 
 use std::collections::BTreeMap;
@@ -10,7 +12,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use flow_engine::{Engine, EngineConfig, ExecutionState, HistoryLocation, RunOptions, load_flow};
+use flow_engine::{
+    Connection, ConnectionKind, Engine, EngineConfig, ExecutionState, HistoryLocation, RunOptions, load_flow,
+};
 
 #[derive(Parser)]
 #[command(name = "flow", version, about = "Flow Platform: run and check data flows")]
@@ -35,12 +39,54 @@ enum Command {
         /// Print the event stream as JSON lines instead of the progress display.
         #[arg(long)]
         json: bool,
-        /// History database (default: FLOW_HISTORY_DB or the user's data directory).
+        /// Store database (default: FLOW_HISTORY_DB or the user's data directory).
         #[arg(long, value_name = "PATH")]
         history: Option<PathBuf>,
     },
     /// Print the node catalog as JSON.
     Catalog,
+    /// Manage named connections (kept in the engine's store).
+    Connections {
+        #[command(subcommand)]
+        action: ConnectionsAction,
+        /// Store database (default: FLOW_HISTORY_DB or the user's data directory).
+        #[arg(long, value_name = "PATH", global = true)]
+        history: Option<PathBuf>,
+    },
+    /// Check PostgreSQL, MongoDB and Redis (POSTGRESQL_URL, MONGODB_URL, REDIS_URL) and every
+    /// named connection; exit 1 when a configured one fails.
+    Doctor {
+        /// Store database (default: FLOW_HISTORY_DB or the user's data directory).
+        #[arg(long, value_name = "PATH")]
+        history: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConnectionsAction {
+    /// List named connections (passwords redacted).
+    List,
+    /// Create or replace a named connection. Put secrets in templates, e.g.
+    /// `postgres://app:{{ env.PG_PASSWORD }}@db:5432/app`.
+    Add {
+        name: String,
+        #[arg(long, value_parser = parse_kind)]
+        kind: ConnectionKind,
+        #[arg(long)]
+        url: String,
+        /// A kind-specific option, `name=value` (e.g. max_connections=10).
+        #[arg(long = "option", value_name = "NAME=VALUE")]
+        options: Vec<String>,
+    },
+    /// Delete a named connection.
+    Remove { name: String },
+    /// Test a named connection: reachable, authenticated, server version.
+    Test { name: String },
+}
+
+fn parse_kind(s: &str) -> Result<ConnectionKind, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| format!("unknown connection kind `{s}` (postgres or mongodb)"))
 }
 
 fn main() -> ExitCode {
@@ -77,7 +123,66 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&engine.catalog())?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Connections { action, history } => connections(action, &stored_engine(history).await?).await,
+        Command::Doctor { history } => doctor(&stored_engine(history).await?).await,
     }
+}
+
+/// An engine on the user's store, where history and named connections live.
+async fn stored_engine(history: Option<PathBuf>) -> Result<Engine> {
+    let mut config = EngineConfig::from_env()?;
+    if let Some(path) = history {
+        config.history = HistoryLocation::File(path);
+    }
+    Ok(Engine::open(config).await?)
+}
+
+async fn connections(action: ConnectionsAction, engine: &Engine) -> Result<ExitCode> {
+    match action {
+        ConnectionsAction::List => {
+            for c in engine.list_connections() {
+                println!("{:<20} {:<8} {}", c.name, serde_json::to_value(c.kind)?.as_str().unwrap_or(""), c.redacted_url());
+            }
+        }
+        ConnectionsAction::Add { name, kind, url, options } => {
+            let options = parse_vars(&options)?.into_iter().collect();
+            engine.save_connection(Connection { name: name.clone(), kind, url, options }).await?;
+            println!("saved connection `{name}`");
+        }
+        ConnectionsAction::Remove { name } => {
+            if !engine.delete_connection(&name).await? {
+                eprintln!("no connection named `{name}`");
+                return Ok(ExitCode::from(1));
+            }
+            println!("removed connection `{name}`");
+        }
+        ConnectionsAction::Test { name } => {
+            let Some(c) = engine.list_connections().into_iter().find(|c| c.name == name) else {
+                eprintln!("no connection named `{name}`");
+                return Ok(ExitCode::from(1));
+            };
+            let t = engine.test_connection(&c).await;
+            println!("{}", serde_json::to_string_pretty(&t)?);
+            return Ok(if t.reachable && t.authenticated { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn doctor(engine: &Engine) -> Result<ExitCode> {
+    let (checks, skipped) = doctor::run(engine).await;
+    for c in &checks {
+        let mark = if c.ok() { "ok  " } else { "FAIL" };
+        let version = c.result.server_version.as_deref().map(|v| format!(" (version {v})")).unwrap_or_default();
+        println!("{mark} {:<28} {}{version}", c.name, c.target);
+        if !c.ok() {
+            println!("     {}", c.result.message);
+        }
+    }
+    for s in &skipped {
+        println!("--   {s}; not checked");
+    }
+    Ok(if checks.iter().all(doctor::Check::ok) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// An engine for commands that run nothing, so they touch no history file.

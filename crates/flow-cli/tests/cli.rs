@@ -133,3 +133,68 @@ fn catalog_lists_every_node_type_with_its_schema() {
     let limit = catalog.iter().find(|d| d["type"] == "limit").expect("limit");
     assert_eq!(limit["params_schema"]["properties"]["offset"]["default"], 0);
 }
+
+fn flow_env(args: &[&str], history: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flow"));
+    cmd.args(args).env("FLOW_HISTORY_DB", history);
+    for var in ["POSTGRESQL_URL", "MONGODB_URL", "REDIS_URL"] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("flow runs")
+}
+
+#[test]
+fn doctor_checks_configured_services_and_says_how_to_fix_failures() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    let good = flow_env(
+        &["doctor"],
+        &db,
+        &[("POSTGRESQL_URL", "postgres://postgres@127.0.0.1:5432/test"), ("REDIS_URL", "redis://127.0.0.1:6379")],
+    );
+    let stdout = text(&good.stdout);
+    assert_eq!(good.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("ok   POSTGRESQL_URL") && stdout.contains("ok   REDIS_URL"), "{stdout}");
+    assert!(stdout.contains("MONGODB_URL is not set"), "{stdout}");
+
+    let bad = flow_env(&["doctor"], &db, &[("REDIS_URL", "redis://127.0.0.1:1")]);
+    let stdout = text(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL REDIS_URL") && stdout.contains("Redis is not running there"), "{stdout}");
+}
+
+#[test]
+fn connections_are_added_listed_tested_and_removed_without_showing_passwords() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    let add = flow_env(
+        &["connections", "add", "pg", "--kind", "postgres", "--url", "postgres://postgres:s3cret@127.0.0.1:5432/test"],
+        &db,
+        &[],
+    );
+    assert_eq!(add.status.code(), Some(0), "{}", text(&add.stderr));
+    let list = flow_env(&["connections", "list"], &db, &[]);
+    let stdout = text(&list.stdout);
+    assert!(stdout.contains("pg") && stdout.contains("postgres://postgres:***@127.0.0.1:5432/test"), "{stdout}");
+    assert!(!stdout.contains("s3cret"), "{stdout}");
+
+    let test = flow_env(&["connections", "test", "pg"], &db, &[]);
+    assert_eq!(test.status.code(), Some(0), "{}", text(&test.stdout));
+    let answer: serde_json::Value = serde_json::from_slice(&test.stdout).expect("JSON");
+    assert_eq!((answer["reachable"].as_bool(), answer["authenticated"].as_bool()), (Some(true), Some(true)));
+
+    // The doctor checks named connections too; a closed port fails it.
+    flow_env(&["connections", "add", "down", "--kind", "postgres", "--url", "postgres://postgres@127.0.0.1:1/test"], &db, &[]);
+    let doctor = flow_env(&["doctor"], &db, &[]);
+    let stdout = text(&doctor.stdout);
+    assert_eq!(doctor.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("ok   connection `pg`") && stdout.contains("FAIL connection `down`"), "{stdout}");
+
+    let removed = flow_env(&["connections", "remove", "down"], &db, &[]);
+    assert_eq!(removed.status.code(), Some(0));
+    let again = flow_env(&["connections", "remove", "down"], &db, &[]);
+    assert_eq!(again.status.code(), Some(1));
+}

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::Utc;
-use flow_model::{Connection, Flow, NodeDescriptor, Problem, ProblemKind, ValidationReport};
+use flow_model::{
+    Connection, ConnectionKind, ConnectionTest, Flow, NodeDescriptor, Problem, ProblemKind, ValidationReport,
+};
 use flow_runtime::{
     Breakers, ConnectionSource, Control, Event, EventBus, EventKind, ExecutionReport, ExecutionRequest,
     ExecutionState, NodeTypes, Runtime, Subscription,
@@ -275,6 +277,27 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .insert(connection.name.clone(), connection);
         Ok(())
+    }
+
+    /// Tests a connection (saved or not): reachable, authenticated, server version, and what to fix.
+    /// Templates in its URL (`{{ env.PG_PASSWORD }}`) are rendered first.
+    pub async fn test_connection(&self, connection: &Connection) -> ConnectionTest {
+        let templates = flow_runtime::Templates::new(BTreeMap::new(), "test", "test", "");
+        let url = match templates.render(&connection.url) {
+            Ok(url) => url,
+            Err(e) => {
+                return ConnectionTest {
+                    reachable: false,
+                    authenticated: false,
+                    server_version: None,
+                    message: format!("connection `{}`: url template: {e}", connection.name),
+                };
+            }
+        };
+        match connection.kind {
+            ConnectionKind::Postgres => flow_postgres::test_connection(&url).await,
+            ConnectionKind::Mongodb => flow_mongodb::test_connection(&url).await,
+        }
     }
 
     /// Deletes a named connection; false when there was none.

@@ -23,7 +23,7 @@ mod static_data;
 
 /// Every node type this build can run.
 pub fn catalog() -> Vec<Arc<dyn NodeType>> {
-    vec![
+    let mut types: Vec<Arc<dyn NodeType>> = vec![
         Arc::new(generate_rows::GenerateRows),
         Arc::new(static_data::StaticData),
         Arc::new(filter::Filter),
@@ -36,5 +36,8 @@ pub fn catalog() -> Vec<Arc<dyn NodeType>> {
         Arc::new(collect::Collect),
         Arc::new(delay::Delay),
         Arc::new(fail::Fail),
-    ]
+    ];
+    types.extend(flow_postgres::node_types());
+    types.extend(flow_mongodb::node_types());
+    types
 }

@@ -1,0 +1,143 @@
+//! The commands the UI invokes: thin one-line calls into the embedded [`Engine`]. Tauri maps the
+//! UI's camelCase argument keys to these snake_case parameters. Every command is async, so none
+//! runs on the main (UI) thread.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use flow_engine::{
+    Connection, ConnectionTest, Event, ExecutionDetail, ExecutionSummary, Flow, ListQuery, NodeDescriptor,
+    RunOptions, ValidationReport,
+};
+use tauri::State;
+use tauri::ipc::Channel;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::error::{CommandError, CommandResult};
+use crate::examples::{self, ExampleFlow};
+
+/// Every node type: ports, params JSON Schema, output schema (the palette and parameter panel).
+#[tauri::command]
+pub(crate) async fn catalog(state: State<'_, AppState>) -> CommandResult<Vec<NodeDescriptor>> {
+    Ok(state.engine.catalog())
+}
+
+/// Every problem of a flow, from its params alone (no I/O): what the editor calls on a change.
+#[tauri::command]
+pub(crate) async fn validate_flow(state: State<'_, AppState>, flow: Flow) -> CommandResult<ValidationReport> {
+    Ok(state.engine.validate(&flow))
+}
+
+/// Validates and queues a flow; returns the execution id at once.
+#[tauri::command]
+pub(crate) async fn start_execution(
+    state: State<'_, AppState>,
+    flow: Flow,
+    vars: BTreeMap<String, serde_json::Value>,
+) -> CommandResult<String> {
+    Ok(state.engine.start(flow, RunOptions { vars, correlation_id: None }).await?.to_string())
+}
+
+#[tauri::command]
+pub(crate) async fn pause_execution(state: State<'_, AppState>, id: String) -> CommandResult<()> {
+    Ok(state.engine.pause(execution_id(&id)?)?)
+}
+
+#[tauri::command]
+pub(crate) async fn resume_execution(state: State<'_, AppState>, id: String) -> CommandResult<()> {
+    Ok(state.engine.resume(execution_id(&id)?)?)
+}
+
+#[tauri::command]
+pub(crate) async fn cancel_execution(state: State<'_, AppState>, id: String) -> CommandResult<()> {
+    Ok(state.engine.cancel(execution_id(&id)?)?)
+}
+
+#[tauri::command]
+pub(crate) async fn list_executions(
+    state: State<'_, AppState>,
+    query: ListQuery,
+) -> CommandResult<Vec<ExecutionSummary>> {
+    Ok(state.engine.list_executions(&query).await?)
+}
+
+#[tauri::command]
+pub(crate) async fn get_execution(
+    state: State<'_, AppState>,
+    id: String,
+) -> CommandResult<Option<ExecutionDetail>> {
+    Ok(state.engine.get_execution(execution_id(&id)?).await?)
+}
+
+/// Reads a flow file; errors name the file, line, column and JSON path.
+#[tauri::command]
+pub(crate) async fn load_flow_file(path: String) -> CommandResult<Flow> {
+    Ok(flow_model::load_flow(Path::new(&path))?)
+}
+
+/// Writes a flow file in its canonical form.
+#[tauri::command]
+pub(crate) async fn save_flow_file(path: String, flow: Flow) -> CommandResult<()> {
+    Ok(flow_model::save_flow(&flow, Path::new(&path))?)
+}
+
+/// The example flows (`*.json` of the examples folder), by file name.
+#[tauri::command]
+pub(crate) async fn example_flows(state: State<'_, AppState>) -> CommandResult<Vec<ExampleFlow>> {
+    examples::list(state.examples_dir.as_deref().ok_or(CommandError::NoExamples)?)
+}
+
+#[tauri::command]
+pub(crate) async fn list_connections(state: State<'_, AppState>) -> CommandResult<Vec<Connection>> {
+    Ok(state.engine.list_connections())
+}
+
+/// Creates or replaces a named connection.
+#[tauri::command]
+pub(crate) async fn save_connection(state: State<'_, AppState>, connection: Connection) -> CommandResult<()> {
+    Ok(state.engine.save_connection(connection).await?)
+}
+
+/// Deletes a named connection; false when there was none.
+#[tauri::command]
+pub(crate) async fn delete_connection(state: State<'_, AppState>, name: String) -> CommandResult<bool> {
+    Ok(state.engine.delete_connection(&name).await?)
+}
+
+/// Tries a connection (saved or not): reachable, authenticated, server version, what to fix.
+#[tauri::command]
+pub(crate) async fn test_connection(
+    state: State<'_, AppState>,
+    connection: Connection,
+) -> CommandResult<ConnectionTest> {
+    Ok(state.engine.test_connection(&connection).await)
+}
+
+/// Streams the events of every execution to the page through `on_events`, in coalesced batches
+/// (see `bridge`), until the page reloads or closes.
+#[tauri::command]
+pub(crate) async fn subscribe_events(
+    state: State<'_, AppState>,
+    webview: tauri::Webview,
+    on_events: Channel<Vec<Event>>,
+) -> CommandResult<()> {
+    state.subscribe_events(webview.label(), on_events);
+    Ok(())
+}
+
+fn execution_id(id: &str) -> CommandResult<Uuid> {
+    Uuid::parse_str(id.trim()).map_err(|_| CommandError::ExecutionId(id.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::execution_id;
+
+    #[test]
+    fn execution_ids_are_checked() {
+        assert!(execution_id("0193a0a4-8c3e-7b5e-9d7c-0a1b2c3d4e5f").is_ok());
+        let e = execution_id("../etc").err().map(|e| e.to_string());
+        assert_eq!(e.as_deref(), Some("`../etc` is not an execution id"));
+    }
+}

@@ -1,0 +1,74 @@
+// What the UI needs from its host. The desktop shell implements it with Tauri commands
+// (tauri.ts); a remote server backend can implement the same interface. Nothing outside
+// src/api/ imports a host library.
+import type {
+  Connection,
+  ConnectionTest,
+  EngineEvent,
+  ExecutionDetail,
+  ExecutionSummary,
+  Flow,
+  ListQuery,
+  NodeDescriptor,
+  ValidationReport,
+} from './types';
+
+export interface ExampleFlow {
+  path: string;
+  name: string;
+}
+
+/** The engine, as the UI sees it. Every method rejects with the engine's message (a string). */
+export interface Backend {
+  catalog(): Promise<NodeDescriptor[]>;
+  validateFlow(flow: Flow): Promise<ValidationReport>;
+  startExecution(flow: Flow, vars: Record<string, unknown>): Promise<string>;
+  pauseExecution(id: string): Promise<void>;
+  resumeExecution(id: string): Promise<void>;
+  cancelExecution(id: string): Promise<void>;
+  listExecutions(query: ListQuery): Promise<ExecutionSummary[]>;
+  getExecution(id: string): Promise<ExecutionDetail | null>;
+  loadFlowFile(path: string): Promise<Flow>;
+  saveFlowFile(path: string, flow: Flow): Promise<void>;
+  exampleFlows(): Promise<ExampleFlow[]>;
+  listConnections(): Promise<Connection[]>;
+  saveConnection(connection: Connection): Promise<void>;
+  deleteConnection(name: string): Promise<void>;
+  testConnection(connection: Connection): Promise<ConnectionTest>;
+  /** Subscribes once; events arrive in coalesced batches. */
+  subscribeEvents(onEvents: (events: EngineEvent[]) => void): Promise<void>;
+}
+
+export type Theme = 'dark' | 'light';
+
+export interface Settings {
+  flowsFolder: string | null;
+  recentFiles: string[];
+  theme: Theme;
+}
+
+export const DEFAULT_SETTINGS: Settings = { flowsFolder: null, recentFiles: [], theme: 'dark' };
+
+/** Host services around the engine: file dialogs and persisted settings. */
+export interface Platform {
+  /** A flow file to open, or null when the user cancelled. */
+  openFlowDialog(defaultPath: string | null): Promise<string | null>;
+  /** Where to save a flow, or null when the user cancelled. */
+  saveFlowDialog(defaultPath: string | null): Promise<string | null>;
+  /** Asks a yes/no question (e.g. before discarding unsaved changes); true for yes. */
+  confirm(message: string): Promise<boolean>;
+  loadSettings(): Promise<Settings>;
+  saveSettings(settings: Settings): Promise<void>;
+}
+
+/** Turns whatever a host rejected with into a message for people. */
+export function errorMessage(e: unknown): string {
+  if (typeof e === 'string') return e;
+  if (e instanceof Error) return e.message;
+  if (e && typeof e === 'object' && 'message' in e && typeof e.message === 'string') return e.message;
+  try {
+    return JSON.stringify(e);
+  } catch {
+    return String(e);
+  }
+}

@@ -1,0 +1,26 @@
+// The engine API's types, generated from Rust by ts-rs (never edit generated/).
+export type { Category } from './generated/Category';
+export type { Connection } from './generated/Connection';
+export type { ConnectionKind } from './generated/ConnectionKind';
+export type { ConnectionTest } from './generated/ConnectionTest';
+export type { Counters } from './generated/Counters';
+export type { Edge as FlowEdge } from './generated/Edge';
+export type { Endpoint } from './generated/Endpoint';
+export type { Event as EngineEvent } from './generated/Event';
+export type { ExecutionDetail } from './generated/ExecutionDetail';
+export type { ExecutionState } from './generated/ExecutionState';
+export type { ExecutionSummary } from './generated/ExecutionSummary';
+export type { Flow } from './generated/Flow';
+export type { FlowNode } from './generated/FlowNode';
+export type { ListQuery } from './generated/ListQuery';
+export type { NodeDescriptor } from './generated/NodeDescriptor';
+export type { NodeReport } from './generated/NodeReport';
+export type { NodeSettings } from './generated/NodeSettings';
+export type { NodeState } from './generated/NodeState';
+export type { PortSpec } from './generated/PortSpec';
+export type { Position } from './generated/Position';
+export type { Problem } from './generated/Problem';
+export type { ProblemKind } from './generated/ProblemKind';
+export type { Suggestion } from './generated/Suggestion';
+export type { ValidationReport } from './generated/ValidationReport';
+export type { ErrorKind } from './generated/ErrorKind';

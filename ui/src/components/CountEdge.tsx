@@ -1,0 +1,37 @@
+import { BaseEdge, EdgeLabelRenderer, getBezierPath, type EdgeProps } from '@xyflow/react';
+import { memo } from 'react';
+import type { CanvasEdge } from '../model/document';
+import { useFlow } from '../store/context';
+
+function CountEdgeImpl(props: EdgeProps<CanvasEdge>) {
+  const { id, source, sourceHandleId, sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition, markerEnd, selected } = props;
+  const [path, labelX, labelY] = getBezierPath({ sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition });
+  const isError = sourceHandleId === 'error';
+  const count = useFlow((s) => {
+    const c = (s.viewed ?? s.live)?.nodes[source]?.counters;
+    return c ? (isError ? c.errors : c.records_out) : null;
+  });
+  const active = useFlow((s) => {
+    const st = (s.viewed ?? s.live)?.nodes[source]?.state;
+    return st === 'running' || st === 'retrying';
+  });
+  const cls = ['flow-edge', active ? 'active' : '', isError ? 'error-edge' : '', selected ? 'selected' : ''].join(' ');
+  return (
+    <>
+      <BaseEdge id={id} path={path} markerEnd={markerEnd} className={cls} />
+      {count !== null && (
+        <EdgeLabelRenderer>
+          <div
+            className={`edge-count nodrag nopan ${active ? 'active' : ''}`}
+            data-testid={`edge-count-${id}`}
+            style={{ transform: `translate(-50%, -50%) translate(${labelX}px, ${labelY}px)` }}
+          >
+            {count}
+          </div>
+        </EdgeLabelRenderer>
+      )}
+    </>
+  );
+}
+
+export const CountEdge = memo(CountEdgeImpl);

@@ -1,0 +1,89 @@
+import { Handle, Position, type NodeProps } from '@xyflow/react';
+import { memo } from 'react';
+import type { CanvasNode } from '../model/document';
+import { formatRate } from '../model/execution';
+import { shortMessage } from '../model/validation';
+import { useFlow } from '../store/context';
+import { NODE_STATE_ICON, type ShownState } from './icons';
+
+/** Long messages are cut on the node; the full text is in the tooltip and the inspector. */
+function clip(text: string, max = 180): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+function FlowNodeViewImpl({ id, data, selected }: NodeProps<CanvasNode>) {
+  const desc = useFlow((s) => s.catalogByType[data.type]);
+  const live = useFlow((s) => (s.viewed ?? s.live)?.nodes[id]);
+  const problems = useFlow((s) => s.validation.byNode[id]);
+  const state: ShownState = live?.state ?? 'idle';
+  const inputs = desc?.inputs ?? [];
+  const outputs = desc?.outputs ?? [];
+  const rows = Math.max(inputs.length, outputs.length);
+  const c = live?.counters;
+  const classes = [
+    'fnode',
+    `state-${state}`,
+    `cat-${desc?.category ?? 'unknown'}`,
+    selected ? 'selected' : '',
+    problems ? 'has-problems' : '',
+  ].join(' ');
+
+  return (
+    <div className={classes} data-testid={`node-${id}`} data-state={state}>
+      {state === 'running' && <div className="fnode-progress" />}
+      <div className="fnode-header">
+        <span className={`fnode-state-icon state-${state}`} aria-label={state} title={state}>
+          {NODE_STATE_ICON[state] || '◆'}
+        </span>
+        <div className="fnode-titles">
+          <div className="fnode-name">{data.name || id}</div>
+          <div className="fnode-type">{desc?.title ?? data.type}</div>
+        </div>
+        {live && live.attempt > 1 && <span className="fnode-attempt" title="attempt">#{live.attempt}</span>}
+      </div>
+      {rows > 0 && (
+        <div className="fnode-ports">
+          <div className="fnode-port-col in">
+            {inputs.map((p) => (
+              <div key={p.name} className="fnode-port" title={p.description}>
+                <Handle type="target" position={Position.Left} id={p.name} className={p.multiple ? 'multi' : ''} />
+                <span>{p.name}</span>
+              </div>
+            ))}
+          </div>
+          <div className="fnode-port-col out">
+            {outputs.map((p) => (
+              <div key={p.name} className={`fnode-port ${p.name === 'error' ? 'error-port' : ''}`} title={p.description}>
+                <span>{p.name}</span>
+                <Handle type="source" position={Position.Right} id={p.name} />
+              </div>
+            ))}
+          </div>
+        </div>
+      )}
+      {c && (
+        <div className="fnode-counters" data-testid={`node-counters-${id}`}>
+          <span>in {c.records_in}</span>
+          <span> · out {c.records_out}</span>
+          {c.errors > 0 && <span className="err"> · errors {c.errors}</span>}
+          {live.rate > 0 && <span className="rate"> · {formatRate(live.rate)}</span>}
+          {state === 'retrying' && live.retryInMs != null && <span className="rate"> · retrying after {live.retryInMs} ms</span>}
+        </div>
+      )}
+      {live?.error && (
+        <div className="fnode-error" data-testid={`node-error-${id}`} title={live.error}>
+          <span className="badge">!</span>
+          <span className="msg">{clip(live.error)}</span>
+        </div>
+      )}
+      {problems && (
+        <div className="fnode-problems" title={problems.map((p) => p.message).join('\n')}>
+          ⚠ {clip(shortMessage(problems[0]))}
+          {problems.length > 1 && <span className="more"> (+{problems.length - 1} more)</span>}
+        </div>
+      )}
+    </div>
+  );
+}
+
+export const FlowNodeView = memo(FlowNodeViewImpl);

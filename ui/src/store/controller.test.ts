@@ -1,0 +1,183 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Backend, Platform } from '../api/backend';
+import { DEFAULT_SETTINGS } from '../api/backend';
+import type { EngineEvent, Flow, ValidationReport } from '../api/types';
+import { Controller, fileNameFor } from './controller';
+import { createFlowStore } from './flowStore';
+import { ACTIVE_USERS, CATALOG, ev } from '../test/fixtures';
+
+function fakeBackend(report: ValidationReport = { problems: [] }) {
+  let push: (events: EngineEvent[]) => void = () => {};
+  const backend = {
+    catalog: vi.fn(async () => CATALOG),
+    validateFlow: vi.fn(async (_f: Flow) => report),
+    startExecution: vi.fn(async () => 'exec-1'),
+    pauseExecution: vi.fn(async () => {}),
+    resumeExecution: vi.fn(async () => {}),
+    cancelExecution: vi.fn(async () => {}),
+    listExecutions: vi.fn(async () => []),
+    getExecution: vi.fn(async () => null),
+    loadFlowFile: vi.fn(async () => ACTIVE_USERS),
+    saveFlowFile: vi.fn(async () => {}),
+    exampleFlows: vi.fn(async () => [{ path: '/ex/a.json', name: 'A' }]),
+    listConnections: vi.fn(async () => []),
+    saveConnection: vi.fn(async () => {}),
+    deleteConnection: vi.fn(async () => {}),
+    testConnection: vi.fn(async () => ({ reachable: true, authenticated: true, server_version: '16', message: 'ok' })),
+    subscribeEvents: vi.fn(async (cb: (e: EngineEvent[]) => void) => {
+      push = cb;
+    }),
+  } satisfies Backend;
+  return { backend, push: (e: EngineEvent[]) => push(e) };
+}
+
+const platform: Platform = {
+  confirm: vi.fn(async () => true),
+  openFlowDialog: vi.fn(async () => '/flows/picked.json'),
+  saveFlowDialog: vi.fn(async () => '/flows/saved'),
+  loadSettings: vi.fn(async () => DEFAULT_SETTINGS),
+  saveSettings: vi.fn(async () => {}),
+};
+
+describe('controller', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('validates live, debounced', async () => {
+    const { backend } = fakeBackend({ problems: [{ kind: 'cycle', message: 'cycle', node: 'users' }] });
+    const store = createFlowStore();
+    const c = new Controller(store, backend, platform);
+    await c.init();
+    store.getState().loadFlow(ACTIVE_USERS, null);
+    store.getState().renameNode('users', 'a');
+    store.getState().renameNode('users', 'ab');
+    expect(backend.validateFlow).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(350);
+    expect(backend.validateFlow).toHaveBeenCalledTimes(1);
+    expect(store.getState().validation.byNode.users).toHaveLength(1);
+    c.dispose();
+  });
+
+  it('does not start an invalid flow', async () => {
+    const { backend } = fakeBackend({ problems: [{ kind: 'cycle', message: 'cycle', node: 'users' }] });
+    const store = createFlowStore();
+    const c = new Controller(store, backend, platform);
+    await c.init();
+    store.getState().loadFlow(ACTIVE_USERS, null);
+    await c.run();
+    expect(backend.startExecution).not.toHaveBeenCalled();
+    expect(store.getState().notices.at(-1)?.message).toMatch(/1 problem/);
+    c.dispose();
+  });
+
+  it('runs a valid flow and follows its events', async () => {
+    const { backend, push } = fakeBackend();
+    const store = createFlowStore();
+    const c = new Controller(store, backend, platform);
+    await c.init();
+    store.getState().loadFlow(ACTIVE_USERS, null);
+    await c.run();
+    expect(backend.startExecution).toHaveBeenCalledWith(expect.objectContaining({ name: 'Active users' }), {});
+    push([ev.exec('exec-1', 'running'), ev.node('exec-1', 'users', 'running'), ev.progress('exec-1', 'users', 0, 42)]);
+    expect(store.getState().live?.nodes.users.counters.records_out).toBe(42);
+    await c.pause();
+    expect(backend.pauseExecution).toHaveBeenCalledWith('exec-1');
+    backend.listExecutions.mockClear();
+    push([ev.exec('exec-1', 'succeeded')]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(backend.listExecutions).toHaveBeenCalled();
+    c.dispose();
+  });
+
+  it('shows engine errors to the user', async () => {
+    const { backend } = fakeBackend();
+    backend.startExecution.mockRejectedValueOnce('engine is busy');
+    const store = createFlowStore();
+    const c = new Controller(store, backend, platform);
+    await c.init();
+    store.getState().loadFlow(ACTIVE_USERS, null);
+    await c.run();
+    expect(store.getState().notices.at(-1)?.message).toBe('Run: engine is busy');
+    expect(store.getState().starting).toBe(false);
+    c.dispose();
+  });
+
+  it('asks before discarding unsaved work', async () => {
+    const { backend } = fakeBackend();
+    const store = createFlowStore();
+    const answers = [false, true];
+    const confirm = vi.fn(async () => answers.shift() ?? true);
+    const c = new Controller(store, backend, { ...platform, confirm });
+    await c.init();
+    store.getState().loadFlow(ACTIVE_USERS, '/a.json');
+    store.getState().renameNode('users', 'changed');
+    await c.newFlow();
+    expect(confirm).toHaveBeenCalledTimes(1);
+    expect(store.getState().nodes).toHaveLength(3);
+    await c.newFlow();
+    expect(store.getState().nodes).toHaveLength(0);
+    expect(store.getState().dirty).toBe(false);
+    c.dispose();
+  });
+
+  it('saves to the file, or asks where first', async () => {
+    const { backend } = fakeBackend();
+    const store = createFlowStore();
+    const c = new Controller(store, backend, platform);
+    await c.init();
+    store.getState().loadFlow(ACTIVE_USERS, null);
+    store.getState().renameNode('users', 'x');
+    expect(await c.save()).toBe(true);
+    expect(backend.saveFlowFile).toHaveBeenCalledWith('/flows/saved.json', expect.objectContaining({ name: 'Active users' }));
+    expect(store.getState().dirty).toBe(false);
+    expect(store.getState().filePath).toBe('/flows/saved.json');
+    expect(fileNameFor('Sales by Region!')).toBe('sales-by-region.json');
+    c.dispose();
+  });
+});
+
+describe('controller: ends of runs', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('adds the history detail (samples) once the run ended, and notices an end it missed', async () => {
+    const { backend } = fakeBackend();
+    const detail = {
+      id: 'exec-1',
+      correlation_id: 'c',
+      flow: 'Active users',
+      state: 'succeeded' as const,
+      error: null,
+      started_at: '2025-01-01T00:00:00Z',
+      finished_at: '2025-01-01T00:00:01Z',
+      duration_ms: 1000,
+      records_out: 10,
+      nodes: [
+        {
+          node_id: 'users',
+          node_type: 'generate_rows',
+          state: 'succeeded' as const,
+          attempts: 1,
+          started_at: null,
+          finished_at: null,
+          counters: { records_in: 0, records_out: 10, errors: 0 },
+          error: null,
+          error_kind: null,
+          sample: [{ name: 'u0' }],
+          sink: null,
+        },
+      ],
+    };
+    backend.getExecution.mockResolvedValue(detail as never);
+    const store = createFlowStore();
+    const c = new Controller(store, backend, platform);
+    await c.init();
+    store.getState().loadFlow(ACTIVE_USERS, null);
+    await c.run();
+    // No terminal event ever arrives: the watchdog finds the end in the history.
+    await vi.advanceTimersByTimeAsync(3100);
+    expect(store.getState().live?.state).toBe('succeeded');
+    expect(store.getState().live?.nodes.users.sample).toEqual([{ name: 'u0' }]);
+    c.dispose();
+  });
+});

@@ -1,0 +1,398 @@
+// The app's conversations with the engine: live validation (debounced), runs, files, history,
+// settings. State lives in the stores; this only sequences the calls and reports errors.
+import { createStore, type StoreApi } from 'zustand/vanilla';
+import { DEFAULT_SETTINGS, errorMessage, type Backend, type ExampleFlow, type Platform, type Settings, type Theme } from '../api';
+import type { Connection, ConnectionTest, ExecutionSummary, Flow } from '../api/types';
+import { isTerminalExecution } from '../model/execution';
+import { isRunActive, type FlowStore } from './flowStore';
+
+export const VALIDATE_DEBOUNCE_MS = 300;
+const WATCHDOG_MS = 3000;
+const RECENT_LIMIT = 10;
+
+export interface AppData {
+  settings: Settings;
+  examples: ExampleFlow[];
+  catalogError: string | null;
+  historyLoading: boolean;
+  viewedId: string | null;
+}
+
+export type AppStore = StoreApi<AppData>;
+
+function dirname(path: string): string {
+  const i = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
+  return i > 0 ? path.slice(0, i) : path;
+}
+
+export class Controller {
+  readonly app: AppStore;
+  private validateTimer: ReturnType<typeof setTimeout> | null = null;
+  private watchdog: ReturnType<typeof setInterval> | null = null;
+  private disposers: (() => void)[] = [];
+
+  constructor(
+    readonly store: FlowStore,
+    readonly backend: Backend,
+    readonly platform: Platform,
+  ) {
+    this.app = createStore<AppData>()(() => ({
+      settings: DEFAULT_SETTINGS,
+      examples: [],
+      catalogError: null,
+      historyLoading: false,
+      viewedId: null,
+    }));
+  }
+
+  private fail(e: unknown, prefix?: string): void {
+    const msg = errorMessage(e);
+    this.store.getState().notify('error', prefix ? `${prefix}: ${msg}` : msg);
+  }
+
+  async init(): Promise<void> {
+    this.disposers.push(
+      this.store.subscribe((s, prev) => {
+        if (s.version !== prev.version) this.scheduleValidation();
+        const was = prev.live;
+        const now = s.live;
+        if (now && isTerminalExecution(now.state) && (!was || was.id !== now.id || !isTerminalExecution(was.state))) {
+          void this.onExecutionEnded(now.id);
+        }
+      }),
+    );
+    const tasks: Promise<unknown>[] = [
+      this.platform
+        .loadSettings()
+        .then((settings) => this.app.setState({ settings }))
+        .catch((e: unknown) => this.fail(e, 'Settings')),
+      this.backend
+        .catalog()
+        .then((catalog) => {
+          this.store.getState().setCatalog(catalog);
+          this.app.setState({ catalogError: null });
+        })
+        .catch((e: unknown) => {
+          this.app.setState({ catalogError: errorMessage(e) });
+          this.fail(e, 'Node catalog');
+        }),
+      this.backend
+        .subscribeEvents((events) => this.store.getState().applyEventBatch(events))
+        .catch((e: unknown) => this.fail(e, 'Live events')),
+      this.backend
+        .exampleFlows()
+        .then((examples) => this.app.setState({ examples }))
+        .catch((e: unknown) => this.fail(e, 'Examples')),
+      this.refreshHistory(),
+    ];
+    await Promise.all(tasks);
+  }
+
+  dispose(): void {
+    for (const d of this.disposers) d();
+    this.disposers = [];
+    if (this.validateTimer) clearTimeout(this.validateTimer);
+    this.stopWatchdog();
+  }
+
+  // ---- validation ----
+
+  scheduleValidation(): void {
+    if (this.validateTimer) clearTimeout(this.validateTimer);
+    this.validateTimer = setTimeout(() => {
+      this.validateTimer = null;
+      void this.validateNow();
+    }, VALIDATE_DEBOUNCE_MS);
+  }
+
+  /** Validates the current document; true when it has no problems. */
+  async validateNow(): Promise<boolean> {
+    if (this.validateTimer) {
+      clearTimeout(this.validateTimer);
+      this.validateTimer = null;
+    }
+    const s = this.store.getState();
+    if (s.catalog.length === 0) return false;
+    const version = s.version;
+    try {
+      const report = await this.backend.validateFlow(s.toFlow());
+      this.store.getState().applyValidation(report.problems, version);
+      return report.problems.length === 0;
+    } catch (e) {
+      this.store.getState().validationFailed(errorMessage(e));
+      return false;
+    }
+  }
+
+  // ---- runs ----
+
+  async run(): Promise<void> {
+    const s = this.store.getState();
+    if (isRunActive(s)) return;
+    if (s.nodes.length === 0) {
+      s.notify('info', 'Add nodes to the flow before running it.');
+      return;
+    }
+    const valid = await this.validateNow();
+    if (!valid) {
+      const n = this.store.getState().validation.problems.length;
+      this.store
+        .getState()
+        .notify('error', n > 0 ? `The flow has ${n} problem${n === 1 ? '' : 's'}; fix them before running.` : 'The flow could not be validated.');
+      return;
+    }
+    const st = this.store.getState();
+    st.beginRun();
+    this.app.setState({ viewedId: null });
+    try {
+      const id = await this.backend.startExecution(st.toFlow(), {});
+      this.store.getState().runStarted(id);
+      this.startWatchdog(id);
+      void this.refreshHistory();
+    } catch (e) {
+      this.store.getState().runFailed();
+      this.fail(e, 'Run');
+    }
+  }
+
+  /**
+   * Events can be dropped when the UI falls far behind; the history still knows how the run
+   * ended. While a run is active, its history row is checked now and then.
+   */
+  private startWatchdog(id: string): void {
+    this.stopWatchdog();
+    this.watchdog = setInterval(() => {
+      const live = this.store.getState().live;
+      if (!live || live.id !== id || isTerminalExecution(live.state)) {
+        this.stopWatchdog();
+        return;
+      }
+      this.backend
+        .getExecution(id)
+        .then((detail) => {
+          if (detail && isTerminalExecution(detail.state) && detail.nodes.length > 0) this.store.getState().mergeLiveDetail(detail);
+        })
+        .catch(() => {
+          // The next tick tries again.
+        });
+    }, WATCHDOG_MS);
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
+  }
+
+  private async control(kind: 'pause' | 'resume' | 'cancel'): Promise<void> {
+    const live = this.store.getState().live;
+    if (!live) return;
+    try {
+      if (kind === 'pause') await this.backend.pauseExecution(live.id);
+      else if (kind === 'resume') await this.backend.resumeExecution(live.id);
+      else await this.backend.cancelExecution(live.id);
+    } catch (e) {
+      this.fail(e, kind[0].toUpperCase() + kind.slice(1));
+    }
+  }
+
+  pause(): Promise<void> {
+    return this.control('pause');
+  }
+  resume(): Promise<void> {
+    return this.control('resume');
+  }
+  cancel(): Promise<void> {
+    return this.control('cancel');
+  }
+
+  private async onExecutionEnded(id: string): Promise<void> {
+    // The history row is written as the execution ends: poll briefly until it shows the end, then
+    // add what only the history has (timings, samples) to the canvas.
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const list = await this.refreshHistory();
+      const row = list.find((r) => r.id === id);
+      if (row && isTerminalExecution(row.state)) {
+        try {
+          const detail = await this.backend.getExecution(id);
+          if (detail) this.store.getState().mergeLiveDetail(detail);
+        } catch (e) {
+          this.fail(e, 'History');
+        }
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+    }
+  }
+
+  // ---- history ----
+
+  async refreshHistory(): Promise<ExecutionSummary[]> {
+    this.app.setState({ historyLoading: true });
+    try {
+      const list = await this.backend.listExecutions({ limit: 100, offset: null, flow: null, state: null });
+      this.store.getState().setExecutions(list);
+      return list;
+    } catch (e) {
+      this.fail(e, 'History');
+      return [];
+    } finally {
+      this.app.setState({ historyLoading: false });
+    }
+  }
+
+  async viewExecution(id: string | null): Promise<void> {
+    if (id === null) {
+      this.store.getState().viewExecution(null);
+      this.app.setState({ viewedId: null });
+      return;
+    }
+    try {
+      const detail = await this.backend.getExecution(id);
+      if (!detail) {
+        this.store.getState().notify('error', `Execution ${id} is not in the history.`);
+        return;
+      }
+      this.store.getState().viewExecution(detail);
+      this.app.setState({ viewedId: id });
+    } catch (e) {
+      this.fail(e, 'History');
+    }
+  }
+
+  // ---- files ----
+
+  /** Asks before dropping unsaved changes; true when it is fine to go on. */
+  async confirmDiscard(): Promise<boolean> {
+    if (!this.store.getState().dirty) return true;
+    try {
+      return await this.platform.confirm('The flow has unsaved changes. Discard them?');
+    } catch (e) {
+      this.fail(e);
+      return false;
+    }
+  }
+
+  async newFlow(): Promise<void> {
+    if (!(await this.confirmDiscard())) return;
+    this.store.getState().newFlow();
+    this.app.setState({ viewedId: null });
+  }
+
+  async open(): Promise<void> {
+    if (!(await this.confirmDiscard())) return;
+    try {
+      const path = await this.platform.openFlowDialog(this.app.getState().settings.flowsFolder);
+      if (path) await this.openPath(path, false);
+    } catch (e) {
+      this.fail(e, 'Open');
+    }
+  }
+
+  async openPath(path: string, confirmFirst = true): Promise<void> {
+    if (confirmFirst && !(await this.confirmDiscard())) return;
+    try {
+      const flow = await this.backend.loadFlowFile(path);
+      this.store.getState().loadFlow(flow, path);
+      this.app.setState({ viewedId: null });
+      await this.remember(path);
+    } catch (e) {
+      this.fail(e, 'Open');
+    }
+  }
+
+  async openExample(example: ExampleFlow): Promise<void> {
+    if (!(await this.confirmDiscard())) return;
+    try {
+      const flow = await this.backend.loadFlowFile(example.path);
+      // An example opens as a new document: saving asks where, so the example stays as it is.
+      this.store.getState().loadFlow(flow, null);
+      this.app.setState({ viewedId: null });
+    } catch (e) {
+      this.fail(e, 'Example');
+    }
+  }
+
+  loadFlow(flow: Flow, path: string | null = null): void {
+    this.store.getState().loadFlow(flow, path);
+  }
+
+  async save(): Promise<boolean> {
+    const path = this.store.getState().filePath;
+    if (!path) return this.saveAs();
+    return this.saveTo(path);
+  }
+
+  async saveAs(): Promise<boolean> {
+    try {
+      const s = this.store.getState();
+      const folder = this.app.getState().settings.flowsFolder;
+      const suggested = s.filePath ?? `${folder ? `${folder}/` : ''}${fileNameFor(s.meta.name)}`;
+      const path = await this.platform.saveFlowDialog(suggested);
+      if (!path) return false;
+      return await this.saveTo(path.endsWith('.json') ? path : `${path}.json`);
+    } catch (e) {
+      this.fail(e, 'Save');
+      return false;
+    }
+  }
+
+  private async saveTo(path: string): Promise<boolean> {
+    try {
+      const s = this.store.getState();
+      const revision = s.revision;
+      await this.backend.saveFlowFile(path, s.toFlow());
+      // Changes made while saving keep the document dirty.
+      this.store.getState().markSaved(path, revision);
+      this.store.getState().notify('success', `Saved ${path}`);
+      await this.remember(path);
+      return true;
+    } catch (e) {
+      this.fail(e, 'Save');
+      return false;
+    }
+  }
+
+  private async remember(path: string): Promise<void> {
+    const settings = this.app.getState().settings;
+    const recentFiles = [path, ...settings.recentFiles.filter((p) => p !== path)].slice(0, RECENT_LIMIT);
+    await this.updateSettings({ recentFiles, flowsFolder: dirname(path) });
+  }
+
+  async updateSettings(patch: Partial<Settings>): Promise<void> {
+    const settings = { ...this.app.getState().settings, ...patch };
+    this.app.setState({ settings });
+    try {
+      await this.platform.saveSettings(settings);
+    } catch (e) {
+      this.fail(e, 'Settings');
+    }
+  }
+
+  setTheme(theme: Theme): Promise<void> {
+    return this.updateSettings({ theme });
+  }
+
+  // ---- connections ----
+
+  listConnections(): Promise<Connection[]> {
+    return this.backend.listConnections();
+  }
+  saveConnection(c: Connection): Promise<void> {
+    return this.backend.saveConnection(c);
+  }
+  deleteConnection(name: string): Promise<void> {
+    return this.backend.deleteConnection(name);
+  }
+  testConnection(c: Connection): Promise<ConnectionTest> {
+    return this.backend.testConnection(c);
+  }
+}
+
+export function fileNameFor(name: string): string {
+  const base = name
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  return `${base || 'flow'}.json`;
+}
