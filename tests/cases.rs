@@ -54,7 +54,15 @@ impl Setup {
             Some((base, _)) => format!("{base}/{pg_db}"),
             None => panic!("POSTGRESQL_URL needs a database path"),
         };
-        psql(&pg_url, &["-v", &format!("rows={ROWS}"), "-f", &repo("scripts/sample-data/postgres.sql").display().to_string()]);
+        psql(
+            &pg_url,
+            &[
+                "-v",
+                &format!("rows={ROWS}"),
+                "-f",
+                &repo("scripts/sample-data/postgres.sql").display().to_string(),
+            ],
+        );
 
         let mongo_db = format!("flow_{suffix}");
         let mongo_url = with_database(&mongodb_url(), &mongo_db);
@@ -65,11 +73,17 @@ impl Setup {
         });
 
         let engine = flow_tests::engine().await;
-        for (name, kind, url) in
-            [("postgres", ConnectionKind::Postgres, &pg_url), ("mongodb", ConnectionKind::Mongodb, &mongo_url)]
-        {
+        for (name, kind, url) in [
+            ("postgres", ConnectionKind::Postgres, &pg_url),
+            ("mongodb", ConnectionKind::Mongodb, &mongo_url),
+        ] {
             engine
-                .save_connection(Connection { name: name.into(), kind, url: url.clone(), options: Default::default() })
+                .save_connection(Connection {
+                    name: name.into(),
+                    kind,
+                    url: url.clone(),
+                    options: Default::default(),
+                })
                 .await
                 .expect("connection saved");
         }
@@ -152,6 +166,9 @@ async fn case3_branches_write_mongodb_and_update_postgresql() {
         .expect("documents");
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].get_str("full_name").ok(), Some("User 3"));
-    assert_eq!(s.sql("SELECT status, count(*) FROM users GROUP BY status ORDER BY status"), "active|100\ninactive|100\nreview|100");
+    assert_eq!(
+        s.sql("SELECT status, count(*) FROM users GROUP BY status ORDER BY status"),
+        "active|100\ninactive|100\nreview|100"
+    );
     s.drop().await;
 }

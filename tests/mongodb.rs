@@ -1,7 +1,9 @@
 //! End-to-end tests of the MongoDB connector against a real MongoDB-wire server (SecantusDB from
-//! `scripts/start-mongodb`, or MONGODB_URL): the find and aggregate sources, the insert and
+//! `scripts/start-mongodb`, or MONGODB_URL): SPEC case 2 (also into PostgreSQL, POSTGRESQL_URL)
+//! and case 3's MongoDB branch with exact data, the find and aggregate sources, the insert and
 //! update sinks with what a failed or cancelled execution undoes (compensation and transaction
-//! modes), cursor streaming, unreachable servers and the circuit breaker, and the connection
+//! modes), lost acknowledgements, slow writes and lost cursors (the server's `failCommand`
+//! failpoint), cursor streaming, unreachable servers and the circuit breaker, and the connection
 //! test. Each test works in its own database (random name) and drops it at the end.
 
 use std::sync::Arc;
@@ -84,12 +86,10 @@ impl Mongo {
     }
 
     /// A connection `flaky` whose client carries its own appName, and a failpoint that fails its
-    /// next command of `data.failCommands` once: other tests' clients are not affected. The server
-    /// has one `failCommand` failpoint, so the tests that set it take turns: hold the guard until
-    /// the flow has run.
-    async fn flaky(&self, engine: &Engine, mut data: Document) -> tokio::sync::MutexGuard<'static, ()> {
-        static FAILPOINT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-        let turn = FAILPOINT.lock().await;
+    /// next command of `data.failCommands` once: other tests' clients are not affected. Release
+    /// the turn once the flow has run.
+    async fn flaky(&self, engine: &Engine, mut data: Document) -> FailpointTurn {
+        let turn = FailpointTurn::take(&self.client).await;
         let app = format!("flow-failpoint-{}", ObjectId::new().to_hex());
         let separator = if self.url.contains('?') { '&' } else { '?' };
         // retryWrites=false: the node's own retry must cope, not the driver's.
@@ -126,6 +126,35 @@ impl Mongo {
 
     async fn drop(self) {
         self.db.drop().await.expect("drop database");
+    }
+}
+
+/// The server has one `failCommand` failpoint, so the tests that set it take turns, across test
+/// processes too (nextest runs every test in its own): a lock document on the server, in a
+/// database of its own that stays.
+struct FailpointTurn {
+    locks: Collection<Document>,
+}
+
+impl FailpointTurn {
+    async fn take(client: &Client) -> FailpointTurn {
+        let locks = client.database("flow_test_locks").collection::<Document>("locks");
+        let started = Instant::now();
+        loop {
+            let now = DateTime::now();
+            if locks.insert_one(doc! {"_id": "failCommand", "at": now}).await.is_ok() {
+                return FailpointTurn { locks };
+            }
+            // A turn older than a minute belongs to a test that died holding it.
+            let stale = DateTime::from_millis(now.timestamp_millis() - 60_000);
+            let _ = locks.delete_one(doc! {"_id": "failCommand", "at": {"$lt": stale}}).await;
+            assert!(started.elapsed() < Duration::from_secs(120), "waited 2 minutes for the failpoint");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn release(self) {
+        let _ = self.locks.delete_one(doc! {"_id": "failCommand"}).await;
     }
 }
 
@@ -681,12 +710,13 @@ async fn insert_retried_after_a_lost_acknowledgement_writes_each_document_once()
     // timed out): the retry must not add the batch again.
     let wce =
         doc! {"code": 64, "codeName": "WriteConcernFailed", "errmsg": "waiting for replication timed out"};
-    let _turn = m.flaky(&engine, doc! {"failCommands": ["insert"], "writeConcernError": wce}).await;
+    let turn = m.flaky(&engine, doc! {"failCommands": ["insert"], "writeConcernError": wce}).await;
     let flow = Flow::new("lost-ack")
         .with_node("users", "generate_rows", users(250))
         .with_node("save", "mongodb_insert", json!({"connection": "flaky", "collection": "people"}))
         .with_edge("users", "save");
     let report = engine.run(flow, RunOptions::default()).await.expect("runs");
+    turn.release().await;
     assert_eq!(report.state, ExecutionState::Succeeded, "{:?}", report.error);
     assert_eq!(report.node("save").map(|n| n.attempts), Some(2), "the first batch was retried");
     let mut ids: Vec<i32> = m.docs("people").await.iter().filter_map(|d| d.get_i32("id").ok()).collect();
@@ -700,7 +730,7 @@ async fn insert_that_outlives_its_timeout_is_awaited_not_written_twice() {
     let m = mongo().await;
     let engine = m.engine().await;
     // The server holds the first insert for 1.5 s; the node gives up on the call after 0.5 s.
-    let _turn = m
+    let turn = m
         .flaky(&engine, doc! {"failCommands": ["insert"], "blockConnection": true, "blockTimeMS": 1500})
         .await;
     let mut flow = Flow::new("slow-server")
@@ -709,6 +739,7 @@ async fn insert_that_outlives_its_timeout_is_awaited_not_written_twice() {
         .with_edge("users", "save");
     flow.nodes[1].settings.timeout_ms = Some(500);
     let report = engine.run(flow, RunOptions::default()).await.expect("runs");
+    turn.release().await;
     assert_eq!(report.state, ExecutionState::Succeeded, "{:?}", report.error);
     // The retries wait for the held write (under the same timeout) instead of writing again.
     assert!(report.node("save").is_some_and(|n| n.attempts >= 2), "the timed-out call was retried");
@@ -724,7 +755,7 @@ async fn find_resumes_after_a_lost_connection_without_losing_or_repeating_docume
     let docs: Vec<Document> = (0..2000).map(|i| doc! {"_id": i, "n": i}).collect();
     m.coll("big").insert_many(docs).await.expect("seed");
     let engine = m.engine().await;
-    let _turn = m.flaky(&engine, doc! {"failCommands": ["getMore"], "closeConnection": true}).await;
+    let turn = m.flaky(&engine, doc! {"failCommands": ["getMore"], "closeConnection": true}).await;
     let flow = Flow::new("lost-cursor")
         .with_node(
             "find",
@@ -734,6 +765,7 @@ async fn find_resumes_after_a_lost_connection_without_losing_or_repeating_docume
         .with_node("out", "collect", json!({"max_records": 5000}))
         .with_edge("find", "out");
     let report = engine.run(flow, RunOptions::default()).await.expect("runs");
+    turn.release().await;
     assert_eq!(report.state, ExecutionState::Succeeded, "{:?}", report.error);
     assert_eq!(report.node("find").map(|n| n.attempts), Some(2), "the lost getMore was retried");
     let ids: Vec<i64> = report.results["out"]

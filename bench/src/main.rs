@@ -1,6 +1,8 @@
 //! Whole-program benchmarks of the engine. `bench/run` builds this in release mode and runs it;
 //! it prints a table and merges its figures into `bench/results/latest.json`. Peak memory is
-//! measured in a child process per data size (`flow-bench child ROWS`), read from VmHWM.
+//! measured in a child process per data size (`flow-bench child ROWS`, `flow-bench child-case1
+//! DB_URL`), read from VmHWM. The SPEC case 1 figures need PostgreSQL (POSTGRESQL_URL, default
+//! the local `test` database) and `psql`; `--no-postgres` skips them.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,12 +15,21 @@ use serde_json::json;
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("child") {
-        let rows: u64 = args.get(2).context("child ROWS")?.parse()?;
-        let engine = engine().await?;
-        run(&engine, filter_map_flow(rows, false)).await?;
-        println!("{}", peak_rss_kb()?);
-        return Ok(());
+    match args.get(1).map(String::as_str) {
+        Some("child") => {
+            let rows: u64 = args.get(2).context("child ROWS")?.parse()?;
+            let engine = engine().await?;
+            run(&engine, filter_map_flow(rows, false)).await?;
+            println!("{}", peak_rss_kb()?);
+            return Ok(());
+        }
+        Some("child-case1") => {
+            let url = args.get(2).context("child-case1 DB_URL")?;
+            case1::run_engine(url).await?;
+            println!("{}", peak_rss_kb()?);
+            return Ok(());
+        }
+        _ => {}
     }
     let quick = args.iter().any(|a| a == "--quick");
     let rows: u64 = if quick { 1_000_000 } else { 10_000_000 };
@@ -42,10 +53,17 @@ async fn main() -> Result<()> {
         large as f64 / small as f64,
     );
 
+    if !args.iter().any(|a| a == "--no-postgres") {
+        let case1_rows = if quick { 100_000 } else { 1_000_000 };
+        figures.extend(case1::measure(case1_rows).await?);
+    }
+
     print_table(&figures);
     save(&figures)?;
     Ok(())
 }
+
+mod case1;
 
 async fn engine() -> Result<Engine> {
     let config = EngineConfig { history: HistoryLocation::InMemory, ..EngineConfig::default() };
@@ -125,8 +143,13 @@ async fn per_node_overhead_us(engine: &Engine) -> Result<f64> {
 }
 
 fn child_peak_rss(rows: u64) -> Result<u64> {
+    child_peak_rss_of(&["child", &rows.to_string()])
+}
+
+/// Runs this binary with `args` and reads the peak RSS (KiB) it prints.
+fn child_peak_rss_of(args: &[&str]) -> Result<u64> {
     let exe = std::env::current_exe()?;
-    let out = std::process::Command::new(exe).args(["child", &rows.to_string()]).output()?;
+    let out = std::process::Command::new(exe).args(args).output()?;
     if !out.status.success() {
         bail!("child run failed: {}", String::from_utf8_lossy(&out.stderr));
     }

@@ -25,7 +25,9 @@ impl Check {
 pub(crate) async fn run(engine: &Engine) -> (Vec<Check>, Vec<String>) {
     let mut checks = Vec::new();
     let mut skipped = Vec::new();
-    for (var, kind) in [("POSTGRESQL_URL", ConnectionKind::Postgres), ("MONGODB_URL", ConnectionKind::Mongodb)] {
+    for (var, kind) in
+        [("POSTGRESQL_URL", ConnectionKind::Postgres), ("MONGODB_URL", ConnectionKind::Mongodb)]
+    {
         match std::env::var(var).ok().filter(|v| !v.is_empty()) {
             Some(url) => {
                 let connection =
@@ -66,18 +68,27 @@ async fn check_redis(url: &str) -> ConnectionTest {
     };
     let client = match redis::Client::open(url) {
         Ok(c) => c,
-        Err(e) => return fail(false, format!("REDIS_URL is not a valid Redis URL ({e}); expected redis://host:6379")),
+        Err(e) => {
+            return fail(
+                false,
+                format!("REDIS_URL is not a valid Redis URL ({e}); expected redis://host:6379"),
+            );
+        }
     };
-    let connect = tokio::time::timeout(Duration::from_secs(3), client.get_multiplexed_async_connection()).await;
+    let connect =
+        tokio::time::timeout(Duration::from_secs(3), client.get_multiplexed_async_connection()).await;
     let mut conn = match connect {
-        Err(_) => return fail(false, "no answer within 3 s; check the host and port, and any firewall".into()),
+        Err(_) => {
+            return fail(false, "no answer within 3 s; check the host and port, and any firewall".into());
+        }
         Ok(Err(e)) if e.kind() == redis::ErrorKind::AuthenticationFailed => {
             return fail(true, "Redis refused the credentials; fix the password in REDIS_URL".into());
         }
         Ok(Err(e)) if e.is_connection_refusal() => {
             return fail(
                 false,
-                "connection refused: Redis is not running there; start it (`redis-server`) or fix REDIS_URL".into(),
+                "connection refused: Redis is not running there; start it (`redis-server`) or fix REDIS_URL"
+                    .into(),
             );
         }
         Ok(Err(e)) => return fail(false, format!("cannot connect: {e}")),

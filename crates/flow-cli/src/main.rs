@@ -141,7 +141,12 @@ async fn connections(action: ConnectionsAction, engine: &Engine) -> Result<ExitC
     match action {
         ConnectionsAction::List => {
             for c in engine.list_connections() {
-                println!("{:<20} {:<8} {}", c.name, serde_json::to_value(c.kind)?.as_str().unwrap_or(""), c.redacted_url());
+                println!(
+                    "{:<20} {:<8} {}",
+                    c.name,
+                    serde_json::to_value(c.kind)?.as_str().unwrap_or(""),
+                    c.redacted_url()
+                );
             }
         }
         ConnectionsAction::Add { name, kind, url, options } => {
@@ -173,7 +178,8 @@ async fn doctor(engine: &Engine) -> Result<ExitCode> {
     let (checks, skipped) = doctor::run(engine).await;
     for c in &checks {
         let mark = if c.ok() { "ok  " } else { "FAIL" };
-        let version = c.result.server_version.as_deref().map(|v| format!(" (version {v})")).unwrap_or_default();
+        let version =
+            c.result.server_version.as_deref().map(|v| format!(" (version {v})")).unwrap_or_default();
         println!("{mark} {:<28} {}{version}", c.name, c.target);
         if !c.ok() {
             println!("     {}", c.result.message);

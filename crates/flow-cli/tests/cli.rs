@@ -153,7 +153,10 @@ fn doctor_checks_configured_services_and_says_how_to_fix_failures() {
     let good = flow_env(
         &["doctor"],
         &db,
-        &[("POSTGRESQL_URL", "postgres://postgres@127.0.0.1:5432/test"), ("REDIS_URL", "redis://127.0.0.1:6379")],
+        &[
+            ("POSTGRESQL_URL", "postgres://postgres@127.0.0.1:5432/test"),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+        ],
     );
     let stdout = text(&good.stdout);
     assert_eq!(good.status.code(), Some(0), "{stdout}");
@@ -171,14 +174,25 @@ fn connections_are_added_listed_tested_and_removed_without_showing_passwords() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("h.db");
     let add = flow_env(
-        &["connections", "add", "pg", "--kind", "postgres", "--url", "postgres://postgres:s3cret@127.0.0.1:5432/test"],
+        &[
+            "connections",
+            "add",
+            "pg",
+            "--kind",
+            "postgres",
+            "--url",
+            "postgres://postgres:s3cret@127.0.0.1:5432/test",
+        ],
         &db,
         &[],
     );
     assert_eq!(add.status.code(), Some(0), "{}", text(&add.stderr));
     let list = flow_env(&["connections", "list"], &db, &[]);
     let stdout = text(&list.stdout);
-    assert!(stdout.contains("pg") && stdout.contains("postgres://postgres:***@127.0.0.1:5432/test"), "{stdout}");
+    assert!(
+        stdout.contains("pg") && stdout.contains("postgres://postgres:***@127.0.0.1:5432/test"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("s3cret"), "{stdout}");
 
     let test = flow_env(&["connections", "test", "pg"], &db, &[]);
@@ -187,7 +201,19 @@ fn connections_are_added_listed_tested_and_removed_without_showing_passwords() {
     assert_eq!((answer["reachable"].as_bool(), answer["authenticated"].as_bool()), (Some(true), Some(true)));
 
     // The doctor checks named connections too; a closed port fails it.
-    flow_env(&["connections", "add", "down", "--kind", "postgres", "--url", "postgres://postgres@127.0.0.1:1/test"], &db, &[]);
+    flow_env(
+        &[
+            "connections",
+            "add",
+            "down",
+            "--kind",
+            "postgres",
+            "--url",
+            "postgres://postgres@127.0.0.1:1/test",
+        ],
+        &db,
+        &[],
+    );
     let doctor = flow_env(&["doctor"], &db, &[]);
     let stdout = text(&doctor.stdout);
     assert_eq!(doctor.status.code(), Some(1), "{stdout}");
