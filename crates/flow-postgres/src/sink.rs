@@ -24,9 +24,8 @@ use crate::params::{decode, peek, schema_of};
 use crate::tx::{self, SharedTx};
 use crate::types::{Bound, Param, PgType, to_param};
 
-/// Batches of at least this many rows are loaded with COPY under `method: auto`. Low enough that
-/// batches thinned by a filter upstream (half of 1024, say) still take the bulk path.
-const COPY_THRESHOLD: usize = 100;
+/// Batches of at least this many rows are loaded with COPY under `method: auto`.
+const COPY_THRESHOLD: usize = 1000;
 /// Most rows in one INSERT or UPDATE statement.
 const MAX_ROWS_PER_STATEMENT: usize = 1000;
 /// PostgreSQL's limit on bound params in one statement.
@@ -37,7 +36,7 @@ const COPY_CHUNK: usize = 256 * 1024;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum Method {
-    /// COPY for batches of 100 rows or more, INSERT below.
+    /// COPY for batches of 1000 rows or more, INSERT below.
     #[default]
     Auto,
     /// Multi-row INSERT with bound params.
@@ -69,7 +68,7 @@ struct InsertParams {
     #[serde(default)]
     columns: Option<Vec<String>>,
     /// `insert`: multi-row INSERT with bound params; `copy`: COPY ... FROM STDIN, for large loads;
-    /// `auto`: COPY once a batch has 100 rows or more.
+    /// `auto`: COPY once a batch has 1000 rows or more.
     #[serde(default)]
     method: Method,
     /// Records per batch (each batch in its own savepoint); default: the engine's batch size.
@@ -96,7 +95,7 @@ struct UpsertParams {
     #[serde(default)]
     columns: Option<Vec<String>>,
     /// `insert`: multi-row INSERT ... ON CONFLICT; `copy`: COPY into a temporary table, then
-    /// INSERT ... SELECT ... ON CONFLICT; `auto`: COPY once a batch has 100 rows or more.
+    /// INSERT ... SELECT ... ON CONFLICT; `auto`: COPY once a batch has 1000 rows or more.
     #[serde(default)]
     method: Method,
     /// Records per batch (each batch in its own savepoint); default: the engine's batch size.
@@ -813,8 +812,8 @@ mod tests {
 
     #[test]
     fn auto_switches_to_copy_at_the_threshold() {
-        assert!(!Method::Auto.uses_copy(99));
-        assert!(Method::Auto.uses_copy(100));
+        assert!(!Method::Auto.uses_copy(999));
+        assert!(Method::Auto.uses_copy(1000));
         assert!(!Method::Insert.uses_copy(100_000));
         assert!(Method::Copy.uses_copy(1));
     }
