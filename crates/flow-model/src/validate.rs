@@ -105,7 +105,10 @@ impl Catalog {
     pub fn validate_with(&self, flow: &Flow, discovered: &HashMap<String, RecordSchema>) -> ValidationReport {
         let mut problems = Vec::new();
         let mut seen = HashSet::new();
-        for node in &flow.nodes {
+        // Params as JSON values, made once for schema checks and schema inference alike.
+        let params: Vec<serde_json::Value> =
+            flow.nodes.iter().map(|n| serde_json::Value::Object(n.params.clone())).collect();
+        for (node, node_params) in flow.nodes.iter().zip(&params) {
             if !seen.insert(node.id.as_str()) {
                 problems.push(
                     Problem::new(ProblemKind::DuplicateId, format!("duplicate node id `{}`", node.id))
@@ -128,8 +131,7 @@ impl Catalog {
                 );
                 continue;
             }
-            let params = serde_json::Value::Object(node.params.clone());
-            for (pointer, message) in self.check_params(&node.node_type, &params) {
+            for (pointer, message) in self.check_params(&node.node_type, node_params) {
                 let at = if pointer.is_empty() { "params".to_owned() } else { format!("params{pointer}") };
                 problems.push(
                     Problem::new(ProblemKind::InvalidParams, format!("node `{}`: {at}: {message}", node.id))
@@ -245,7 +247,7 @@ impl Catalog {
         }
 
         if !has_cycle && let Ok(order) = toposort(&graph, None) {
-            self.check_schemas(flow, &graph, &order, discovered, &mut problems);
+            self.check_schemas(flow, &params, &graph, &order, discovered, &mut problems);
         }
         ValidationReport { problems }
     }
@@ -254,6 +256,7 @@ impl Catalog {
     fn check_schemas(
         &self,
         flow: &Flow,
+        params: &[serde_json::Value],
         graph: &DiGraph<usize, usize>,
         order: &[NodeIndex],
         discovered: &HashMap<String, RecordSchema>,
@@ -265,7 +268,7 @@ impl Catalog {
         for &ni in order {
             let node = &flow.nodes[graph[ni]];
             let Some(entry) = self.entry(&node.node_type) else { continue };
-            let params = serde_json::Value::Object(node.params.clone());
+            let params = &params[graph[ni]];
             let edges_in: Vec<_> =
                 graph.edges_directed(ni, Incoming).map(|e| &flow.edges[*e.weight()]).collect();
 
@@ -279,7 +282,7 @@ impl Catalog {
                 inputs.push(common_fields(&arriving));
             }
 
-            for r in entry.spec.referenced_fields(&params) {
+            for r in entry.spec.referenced_fields(params) {
                 for edge in edges_in.iter().filter(|e| e.to.port == r.port) {
                     let Some(Some(schema)) = outputs.get(&(edge.from.node.clone(), edge.from.port.clone()))
                     else {
@@ -316,7 +319,7 @@ impl Catalog {
                 } else if let Some(found) = discovered.get(&node.id) {
                     Some(found.clone())
                 } else {
-                    entry.spec.output_schema(&port.name, &params, &inputs)
+                    entry.spec.output_schema(&port.name, params, &inputs)
                 };
                 outputs.insert((node.id.clone(), port.name.clone()), schema);
             }

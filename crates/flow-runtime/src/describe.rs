@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use flow_model::{Flow, RecordSchema};
 
-use crate::{BuildContext, Resources, Runtime, Templates};
+use crate::{Resources, Runtime, Templates};
 
 /// How long discovery may take per node; an unreachable system just leaves the schema unknown.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,16 +26,7 @@ impl Runtime {
         let lookups = flow.nodes.iter().filter_map(|node| {
             let ty = self.types().get(&node.node_type)?;
             let params = templates.render_params(&serde_json::Value::Object(node.params.clone())).ok()?;
-            let ctx = BuildContext {
-                node_id: node.id.clone(),
-                execution_id: uuid::Uuid::nil(),
-                correlation_id: String::new(),
-                batch_size: self.config().batch_size,
-                connections: Arc::clone(self.connections()),
-                execution_resources: Arc::clone(&execution_resources),
-                engine_resources: Arc::clone(self.resources()),
-                templates: Arc::clone(&templates),
-            };
+            let ctx = self.build_context(&node.id, uuid::Uuid::nil(), "", &execution_resources, &templates);
             Some(async move {
                 let found =
                     tokio::time::timeout(DESCRIBE_TIMEOUT, ty.describe(&params, &ctx)).await.ok().flatten();

@@ -271,6 +271,20 @@ impl Shared {
         });
     }
 
+    /// Sends a progress event for every node whose counters changed since `last`.
+    fn publish_progress(&self, last: &mut [Counters], interval: Option<Duration>) {
+        for (i, stats) in self.nodes.iter().enumerate() {
+            let now = stats.counters();
+            if now != last[i] {
+                let rate = interval
+                    .map(|d| (now.records_out.saturating_sub(last[i].records_out)) as f64 / d.as_secs_f64())
+                    .unwrap_or(0.0);
+                self.event(EventKind::NodeProgress { node: stats.id.clone(), counters: now, rate });
+                last[i] = now;
+            }
+        }
+    }
+
     fn state(&self, idx: usize) -> NodeState {
         self.nodes[idx].lock().state
     }
@@ -507,8 +521,25 @@ impl Runtime {
         &self.resources
     }
 
-    pub fn connections(&self) -> &Arc<dyn ConnectionSource> {
-        &self.connections
+    /// What a node of an execution is built (or described) with.
+    pub(crate) fn build_context(
+        &self,
+        node_id: &str,
+        execution_id: Uuid,
+        correlation_id: &str,
+        execution_resources: &Arc<Resources>,
+        templates: &Arc<Templates>,
+    ) -> BuildContext {
+        BuildContext {
+            node_id: node_id.to_owned(),
+            execution_id,
+            correlation_id: correlation_id.to_owned(),
+            batch_size: self.config.batch_size,
+            connections: Arc::clone(&self.connections),
+            execution_resources: Arc::clone(execution_resources),
+            engine_resources: Arc::clone(&self.resources),
+            templates: Arc::clone(templates),
+        }
     }
 
     pub fn types(&self) -> &Arc<NodeTypes> {
@@ -622,7 +653,8 @@ impl Runtime {
         }
         ticker.abort();
         pause_watch.abort();
-        self.emit_progress(&sh, &mut vec![Counters::default(); n], None);
+        // A last progress event per node, so subscribers end on the final counters.
+        sh.publish_progress(&mut vec![Counters::default(); n], None);
 
         // Decide the outcome.
         let failure = sh.failure.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -762,16 +794,13 @@ impl Runtime {
                 let params = templates
                     .render_params(&serde_json::Value::Object(node.params.clone()))
                     .map_err(|e| NodeError::params(e.to_string()));
-                let bctx = BuildContext {
-                    node_id: node.id.clone(),
-                    execution_id: request.id,
-                    correlation_id: request.correlation_id.clone(),
-                    batch_size: self.config.batch_size,
-                    connections: Arc::clone(&self.connections),
-                    execution_resources: Arc::clone(&execution_resources),
-                    engine_resources: Arc::clone(&self.resources),
-                    templates: Arc::clone(&templates),
-                };
+                let bctx = self.build_context(
+                    &node.id,
+                    request.id,
+                    &request.correlation_id,
+                    &execution_resources,
+                    &templates,
+                );
                 ty.and_then(|ty| ty.build(params?, &bctx)).map_err(|e| (idx, e))
             })
             .collect()
@@ -866,29 +895,15 @@ impl Runtime {
     /// Sends coalesced progress events: at most one per node per interval, only when changed.
     fn spawn_ticker(&self, sh: Arc<Shared>) -> tokio::task::JoinHandle<()> {
         let interval = self.config.progress_interval;
-        let runtime = self.clone();
         tokio::spawn(async move {
             let mut last = vec![Counters::default(); sh.nodes.len()];
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tick.tick().await;
-                runtime.emit_progress(&sh, &mut last, Some(interval));
+                sh.publish_progress(&mut last, Some(interval));
             }
         })
-    }
-
-    fn emit_progress(&self, sh: &Shared, last: &mut [Counters], interval: Option<Duration>) {
-        for (i, stats) in sh.nodes.iter().enumerate() {
-            let now = stats.counters();
-            if now != last[i] {
-                let rate = interval
-                    .map(|d| (now.records_out.saturating_sub(last[i].records_out)) as f64 / d.as_secs_f64())
-                    .unwrap_or(0.0);
-                sh.event(EventKind::NodeProgress { node: stats.id.clone(), counters: now, rate });
-                last[i] = now;
-            }
-        }
     }
 }
 
