@@ -338,7 +338,12 @@ async fn cancel_mid_load_leaves_the_table_as_it_was() {
     let flow = Flow::new("cancelled-load")
         .with_node("many", "generate_rows", flow_tests::users(1_000_000))
         .with_node("slow", "delay", json!({"ms": 20}))
-        .with_node("insert", "postgres_insert", json!({"connection": "pg", "table": target}))
+        // Batches of 1,000 go out by COPY in the background: the cancel meets loads in flight.
+        .with_node(
+            "insert",
+            "postgres_insert",
+            json!({"connection": "pg", "table": target, "batch_size": 1000}),
+        )
         .with_edge("many", "slow")
         .with_edge("slow", "insert");
     let engine = engine().await;
@@ -347,7 +352,7 @@ async fn cancel_mid_load_leaves_the_table_as_it_was() {
     while let Some(e) = events.next().await {
         if let EventKind::NodeProgress { node, counters, .. } = &e.kind
             && node == "insert"
-            && counters.records_in >= 500
+            && counters.records_in >= 3000
         {
             break;
         }
@@ -742,6 +747,53 @@ async fn a_sink_batch_beyond_its_timeout_is_cancelled_undone_and_retried_once() 
 
 #[tokio::test]
 async fn a_sink_batch_beyond_its_timeout_is_cancelled_on_the_server() {
+    // 10 records go out as one INSERT at the end of input; 2,500 in batches of 1,000 go out by
+    // COPY in the background, and the call waiting for the first load times out.
+    for (records, statement) in [(10, "INSERT INTO"), (2500, "COPY")] {
+        let mut db = Db::new().await;
+        let target = db.table("locked", "id int PRIMARY KEY, name text, status text, age int").await;
+        let mut locker = db.pool.acquire().await.expect("connection");
+        sqlx::raw_sql(&format!("BEGIN; LOCK TABLE {target} IN ACCESS EXCLUSIVE MODE"))
+            .execute(&mut *locker)
+            .await
+            .expect("lock");
+        let mut flow = Flow::new("locked")
+            .with_node("rows", "generate_rows", flow_tests::users(records))
+            .with_node(
+                "insert",
+                "postgres_insert",
+                json!({"connection": "pg", "table": target, "batch_size": 1000}),
+            )
+            .with_edge("rows", "insert");
+        node(&mut flow, "insert").settings.timeout_ms = Some(300);
+        node(&mut flow, "insert").settings.retry =
+            Some(RetrySettings { attempts: Some(0), ..Default::default() });
+        let report = run(&engine().await, flow).await;
+        let insert = report.node("insert").expect("node");
+        assert_eq!(insert.error_kind, Some(ErrorKind::Timeout), "{statement}: {:?}", insert.error);
+        assert_eq!(insert.sink, Some(SinkOutcome::RolledBack), "{statement}");
+
+        // The lock is still held: only a cancel can have ended the waiting statement.
+        let waiting = || async {
+            db.rows(&format!(
+                "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() \
+                 AND query LIKE '{statement}%{target}%'"
+            ))
+            .await
+        };
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while waiting().await != json!([]) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(waiting().await, json!([]), "the {statement} still waits on the server");
+        sqlx::raw_sql("COMMIT").execute(&mut *locker).await.expect("unlock");
+        drop(locker);
+        assert_eq!(db.count(&target).await, 0, "{statement}");
+    }
+}
+
+#[tokio::test]
+async fn a_background_copy_load_waited_on_beyond_the_timeout_is_cancelled_and_sent_again() {
     let mut db = Db::new().await;
     let target = db.table("locked", "id int PRIMARY KEY, name text, status text, age int").await;
     let mut locker = db.pool.acquire().await.expect("connection");
@@ -749,34 +801,49 @@ async fn a_sink_batch_beyond_its_timeout_is_cancelled_on_the_server() {
         .execute(&mut *locker)
         .await
         .expect("lock");
-    let mut flow = Flow::new("locked")
-        .with_node("rows", "generate_rows", flow_tests::users(10))
-        .with_node("insert", "postgres_insert", json!({"connection": "pg", "table": target}))
+    let mut flow = Flow::new("locked-copy")
+        .with_node("rows", "generate_rows", flow_tests::users(3500))
+        .with_node(
+            "insert",
+            "postgres_insert",
+            json!({"connection": "pg", "table": target, "method": "copy", "batch_size": 1000}),
+        )
         .with_edge("rows", "insert");
     node(&mut flow, "insert").settings.timeout_ms = Some(300);
     node(&mut flow, "insert").settings.retry =
-        Some(RetrySettings { attempts: Some(0), ..Default::default() });
-    let report = run(&engine().await, flow).await;
-    let insert = report.node("insert").expect("node");
-    assert_eq!(insert.error_kind, Some(ErrorKind::Timeout), "{:?}", insert.error);
-    assert_eq!(insert.sink, Some(SinkOutcome::RolledBack));
-
-    // The lock is still held: only a cancel can have ended the waiting INSERT.
-    let waiting = || async {
-        db.rows(&format!(
-            "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() \
-             AND query LIKE 'INSERT INTO%{target}%'"
-        ))
-        .await
+        Some(RetrySettings { attempts: Some(20), base_delay_ms: Some(50), max_delay_ms: Some(100) });
+    let engine = engine().await;
+    // While the table is locked, each attempt's COPY waits on the server; a cancelled load is
+    // started again by the retry, so the waiting COPY changes (its query_start moves on).
+    let watch_then_unlock = async {
+        let mut starts = std::collections::BTreeSet::new();
+        let until = Instant::now() + Duration::from_millis(1200);
+        while Instant::now() < until {
+            let waiting = db
+                .rows(&format!(
+                    "SELECT query_start::text AS start FROM pg_stat_activity WHERE state = 'active' \
+                     AND pid <> pg_backend_pid() AND query LIKE 'COPY%{target}%'"
+                ))
+                .await;
+            if let Some(rows) = waiting.as_array() {
+                assert!(rows.len() <= 1, "one load at a time: {waiting}");
+                starts.extend(rows.iter().map(|r| r["start"].to_string()));
+            }
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        sqlx::raw_sql("COMMIT").execute(&mut *locker).await.expect("unlock");
+        starts
     };
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while waiting().await != json!([]) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(waiting().await, json!([]), "the INSERT still waits on the server");
-    sqlx::raw_sql("COMMIT").execute(&mut *locker).await.expect("unlock");
-    drop(locker);
-    assert_eq!(db.count(&target).await, 0);
+    let (report, starts) = tokio::join!(run(&engine, flow), watch_then_unlock);
+    assert_succeeded(&report);
+    let insert = report.node("insert").expect("node");
+    assert!(insert.attempts >= 2, "the call waiting for the load timed out: {insert:?}");
+    assert!(starts.len() >= 2, "the timed-out load was cancelled and sent again: {starts:?}");
+    assert_eq!(
+        db.rows(&format!("SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(id) AS total FROM {target}"))
+            .await,
+        json!([{"n": 3500, "ids": 3500, "total": 6_126_750}])
+    );
 }
 
 #[tokio::test]
@@ -800,6 +867,24 @@ async fn constraint_and_type_errors_are_permanent_and_say_where() {
     assert_eq!((insert.error_kind, insert.attempts), (Some(ErrorKind::Permanent), 1), "{:?}", insert.error);
     let message = insert.error.clone().unwrap_or_default();
     for expected in ["connection `pg`", &format!("table `{users}`"), "duplicate key value", "SQLSTATE 23505"]
+    {
+        assert!(message.contains(expected), "{expected:?} missing from {message}");
+    }
+
+    let by_copy = Flow::new("bad-copy")
+        .with_node(
+            "rows",
+            "static_data",
+            records(json!([{"id": 7, "name": "G", "status": "x"}, {"id": 1, "name": "A", "status": "x"}])),
+        )
+        .with_node("insert", "postgres_insert", json!({"connection": "pg", "table": users, "method": "copy"}))
+        .with_edge("rows", "insert");
+    let duplicate = run(&engine, by_copy).await;
+    let insert = duplicate.node("insert").expect("node");
+    assert_eq!((insert.error_kind, insert.attempts), (Some(ErrorKind::Permanent), 1), "{:?}", insert.error);
+    let message = insert.error.clone().unwrap_or_default();
+    for expected in
+        [&format!("writing records 1-2 to table `{users}`"), "duplicate key value", "SQLSTATE 23505"]
     {
         assert!(message.contains(expected), "{expected:?} missing from {message}");
     }
@@ -863,8 +948,14 @@ async fn a_lock_timeout_is_undone_to_the_savepoint_and_retried_without_losing_ot
     let mut flow = Flow::new("lock-timeout")
         .with_node("a", "generate_rows", flow_tests::users(300))
         .with_node("to_free", "postgres_insert", json!({"connection": "impatient", "table": free}))
-        .with_node("b", "generate_rows", flow_tests::users(300))
-        .with_node("to_locked", "postgres_insert", json!({"connection": "impatient", "table": locked}))
+        // 3,500 records in batches of 1,000: the first COPY, loading in the background, fails
+        // its lock wait; the next call reports it, and its retry sends the same batch again.
+        .with_node("b", "generate_rows", flow_tests::users(3500))
+        .with_node(
+            "to_locked",
+            "postgres_insert",
+            json!({"connection": "impatient", "table": locked, "batch_size": 1000}),
+        )
         .with_edge("a", "to_free")
         .with_edge("b", "to_locked");
     node(&mut flow, "to_locked").settings.retry =
@@ -876,10 +967,10 @@ async fn a_lock_timeout_is_undone_to_the_savepoint_and_retried_without_losing_ot
     let (report, ()) = tokio::join!(run(&engine, flow), unlock);
     assert_succeeded(&report);
     assert!(report.node("to_locked").is_some_and(|n| n.attempts >= 2), "{:#?}", report.node("to_locked"));
-    for table in [&free, &locked] {
+    for (table, n) in [(&free, 300), (&locked, 3500)] {
         assert_eq!(
             db.rows(&format!("SELECT count(*) AS n, count(DISTINCT id) AS ids FROM {table}")).await,
-            json!([{"n": 300, "ids": 300}]),
+            json!([{"n": n, "ids": n}]),
             "{table}"
         );
     }

@@ -44,6 +44,7 @@ fn default_acquire_timeout_ms() -> u64 {
 }
 
 /// A PostgreSQL connection of one node.
+#[derive(Clone)]
 pub(crate) struct Db {
     name: String,
     /// The rendered URL: the key of the pool and of the execution's transaction.

@@ -11,6 +11,7 @@ use flow_runtime::NodeType;
 mod connect;
 mod db;
 mod error;
+mod load;
 mod params;
 mod query;
 mod sink;

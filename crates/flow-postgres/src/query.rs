@@ -213,12 +213,14 @@ impl Cursor {
     fn record(&self, row: &PgRow) -> Result<Record, String> {
         let mut record = Record::with_capacity(self.columns.len());
         for (i, (name, ty)) in self.columns.iter().enumerate() {
-            let value = row
-                .try_get_raw(i)
-                .map_err(|e| e.to_string())
-                .and_then(|raw| read(raw, ty).map_err(|e| e.to_string()))
-                .map_err(|e| format!("column `{name}` ({}): {e}", ty.name()))?;
-            record.push_unchecked(name.clone(), value);
+            let value = match row.try_get_raw(i) {
+                Ok(raw) => read(raw, ty),
+                Err(e) => Err(e.into()),
+            };
+            match value {
+                Ok(value) => record.push_unchecked(name.clone(), value),
+                Err(e) => return Err(format!("column `{name}` ({}): {e}", ty.name())),
+            }
         }
         Ok(record)
     }

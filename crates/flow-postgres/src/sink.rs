@@ -6,8 +6,15 @@
 //! converted to its column's type before anything is sent. Inserts go out as multi-row INSERTs
 //! with bound params, or as COPY ... FROM STDIN (text format) for large batches; updates as one
 //! UPDATE ... FROM (VALUES ...) per chunk.
+//!
+//! A batch written by COPY (insert or upsert) is loaded in the background while the next batch
+//! gathers, so the server's work overlaps the flow's (see `load`); the next write, or `finish`,
+//! waits for it first. Until the server confirmed it, the batch's COPY data stays with the node: a
+//! call that timed out or was cancelled while waiting for it stops the load (its savepoint is
+//! undone), and a retried call sends the same data again.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use compact_str::CompactString;
@@ -15,11 +22,11 @@ use flow_model::{Batch, Category, FieldRef, NodeDescriptor, NodeSpec, PortSpec, 
 use flow_runtime::{BuildContext, Emitter, NodeError, NodeType, Operator};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use sqlx::Executor;
 use sqlx::postgres::{PgConnection, PgTypeInfo};
 
 use crate::db::Db;
 use crate::error::PgError;
+use crate::load::{CopyLoad, LoadError, Loading};
 use crate::params::{decode, peek, schema_of};
 use crate::tx::{self, SharedTx};
 use crate::types::{Bound, Param, PgType, to_param};
@@ -30,8 +37,10 @@ const COPY_THRESHOLD: usize = 1000;
 const MAX_ROWS_PER_STATEMENT: usize = 1000;
 /// PostgreSQL's limit on bound params in one statement.
 const MAX_PARAMS: usize = 65_535;
-/// COPY data is sent in chunks of about this size.
-const COPY_CHUNK: usize = 256 * 1024;
+/// Records per batch unless the params say otherwise: each COPY statement costs the server about
+/// a millisecond on top of its rows, so batches of the engine's size (1024) would double a load's
+/// time; 10,000 records take a few megabytes.
+const DEFAULT_BATCH_SIZE: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -71,7 +80,7 @@ struct InsertParams {
     /// `auto`: COPY once a batch has 1000 rows or more.
     #[serde(default)]
     method: Method,
-    /// Records per batch (each batch in its own savepoint); default: the engine's batch size.
+    /// Records per batch (each batch in its own savepoint); default: 10,000.
     #[serde(default)]
     #[schemars(range(min = 1))]
     batch_size: Option<usize>,
@@ -98,7 +107,7 @@ struct UpsertParams {
     /// INSERT ... SELECT ... ON CONFLICT; `auto`: COPY once a batch has 1000 rows or more.
     #[serde(default)]
     method: Method,
-    /// Records per batch (each batch in its own savepoint); default: the engine's batch size.
+    /// Records per batch (each batch in its own savepoint); default: 10,000.
     #[serde(default)]
     #[schemars(range(min = 1))]
     batch_size: Option<usize>,
@@ -121,7 +130,7 @@ struct UpdateParams {
     /// first record. A record without one of them sets it to NULL.
     #[serde(default)]
     columns: Option<Vec<String>>,
-    /// Records per batch (each batch in its own savepoint); default: the engine's batch size.
+    /// Records per batch (each batch in its own savepoint); default: 10,000.
     #[serde(default)]
     #[schemars(range(min = 1))]
     batch_size: Option<usize>,
@@ -423,12 +432,18 @@ struct SinkOp {
     /// The table's columns and types, read when the node opens.
     catalog: Option<Vec<(String, PgType)>>,
     plan: Option<Plan>,
-    /// Upsert by COPY: the temporary staging table, once it exists in the transaction.
-    stage: Option<String>,
+    /// Upsert by COPY: the name of the temporary staging table.
+    stage: String,
+    /// The staging table exists: a batch that created it was confirmed.
+    stage_ready: bool,
     /// Records received but not yet written: fewer than a batch.
     pending: Batch,
-    /// Records written so far, to number records in messages.
+    /// Records handed on for writing so far, to number records in messages.
     written: u64,
+    /// A batch handed to a background load, until the server confirmed it.
+    unconfirmed: Option<Arc<CopyLoad>>,
+    /// The load of `unconfirmed`, while it runs.
+    loading: Option<Loading>,
 }
 
 impl SinkOp {
@@ -450,12 +465,15 @@ impl SinkOp {
             mode: spec.mode,
             columns: spec.columns,
             method,
-            batch_size: batch_size.unwrap_or(ctx.batch_size).max(1),
+            batch_size: batch_size.unwrap_or(DEFAULT_BATCH_SIZE).max(1),
             catalog: None,
             plan: None,
-            stage: None,
+            stage: format!("flow_stage_{:016x}", fastrand::u64(..)),
+            stage_ready: false,
             pending: Vec::new(),
             written: 0,
+            unconfirmed: None,
+            loading: None,
         }))
     }
 
@@ -543,23 +561,60 @@ impl SinkOp {
                         self.table_text, plan.targets[k].field
                     )));
                 }
-                plan.targets
-                    .iter()
-                    .map(|t| {
-                        to_param(record.get(&t.field).unwrap_or(&Value::Null), &t.ty).map_err(|e| {
-                            NodeError::record(format!(
-                                "table `{}`: record {n}, column `{}`: {e}",
-                                self.table_text, t.column
-                            ))
-                        })
-                    })
-                    .collect()
+                plan.targets.iter().map(|t| self.param(t, record, n)).collect()
             })
             .collect()
     }
 
-    /// Writes the pending records and `extra` as one batch in its own savepoint.
+    /// Converts the records straight into COPY text data, with the same checks as `convert`
+    /// (a bulk insert skips building rows of params).
+    fn copy_data(&self, plan: &Plan, records: &[&Record]) -> Result<Vec<u8>, NodeError> {
+        let mut data = Vec::with_capacity(records.len() * 64);
+        let mut row = Vec::with_capacity(plan.targets.len());
+        for (i, record) in records.iter().enumerate() {
+            let n = self.written + i as u64 + 1;
+            row.clear();
+            for t in &plan.targets {
+                row.push(self.param(t, record, n)?);
+            }
+            push_copy_row(&mut data, &row);
+        }
+        Ok(data)
+    }
+
+    /// The field of `t` in record number `n`, converted for its column.
+    fn param(&self, t: &Target, record: &Record, n: u64) -> Result<Param, NodeError> {
+        to_param(record.get(&t.field).unwrap_or(&Value::Null), &t.ty).map_err(|e| {
+            NodeError::record(format!("table `{}`: record {n}, column `{}`: {e}", self.table_text, t.column))
+        })
+    }
+
+    /// Waits until the server confirmed the batch loading in the background, sending it again
+    /// when an earlier call stopped its load.
+    async fn settle(&mut self) -> Result<(), NodeError> {
+        while let Some(load) = self.unconfirmed.clone() {
+            let loading =
+                self.loading.get_or_insert_with(|| Loading::start(&self.tx, &self.db, Arc::clone(&load)));
+            let result = loading.wait().await;
+            self.loading = None;
+            match result {
+                Ok(()) => {
+                    self.unconfirmed = None;
+                    // Every upsert load creates or empties the staging table.
+                    self.stage_ready |= matches!(self.mode, Mode::Upsert { .. });
+                }
+                Err(LoadError::Stopped) => {}
+                Err(LoadError::Failed(e)) => return Err(self.db.error(&load.doing, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the pending records and `extra` as one batch in its own savepoint, after the batch
+    /// before it: by COPY in the background for a large insert or upsert, otherwise here. The
+    /// pending records are cleared once they are written or handed on.
     async fn write(&mut self, extra: &[Record]) -> Result<(), NodeError> {
+        self.settle().await?;
         if self.plan.is_none() {
             let Some(first) = self.pending.first().or(extra.first()).cloned() else { return Ok(()) };
             let catalog = self.catalog().await?.to_vec();
@@ -570,33 +625,63 @@ impl SinkOp {
         if records.is_empty() {
             return Ok(());
         }
-        let rows = plan.last_per_key(self.convert(plan, &records)?);
-        let copy = self.method.uses_copy(rows.len());
-        let doing = self.doing();
-        let mut batch = tx::begin_batch(&self.tx, &self.db).await.map_err(|e| self.db.error(&doing, e))?;
-        let conn = batch.conn().map_err(|e| self.db.error(&doing, e))?;
-        let stage = match (&self.mode, copy) {
-            (Mode::Upsert { .. }, true) => Some(match &self.stage {
-                Some(name) => (name.clone(), false),
-                None => (format!("flow_stage_{:016x}", fastrand::u64(..)), true),
+        let doing = format!(
+            "writing records {}-{} to table `{}`",
+            self.written + 1,
+            self.written + records.len() as u64,
+            self.table_text
+        );
+        let copy = self.method.uses_copy(records.len());
+        let load = match &self.mode {
+            Mode::Insert if copy => Some(CopyLoad {
+                before: None,
+                copy: copy_sql(&self.table, plan),
+                data: self.copy_data(plan, &records)?,
+                after: None,
+                doing: doing.clone(),
             }),
+            Mode::Upsert { .. } if copy => {
+                let rows = plan.last_per_key(self.convert(plan, &records)?);
+                let (stage, table, columns) = (quote(&self.stage), &self.table, plan.columns());
+                Some(CopyLoad {
+                    before: Some(if self.stage_ready {
+                        format!("TRUNCATE {stage}")
+                    } else {
+                        format!(
+                            "CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA"
+                        )
+                    }),
+                    copy: copy_sql(&stage, plan),
+                    data: copy_rows(&rows),
+                    after: Some(format!(
+                        "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage}{}",
+                        plan.on_conflict()
+                    )),
+                    doing: doing.clone(),
+                })
+            }
             _ => None,
         };
-        let result = match (&self.mode, &stage) {
-            (Mode::Update { .. }, _) => update(conn, &self.table, plan, rows).await,
-            (_, Some((name, create))) => upsert_by_copy(conn, &self.table, plan, rows, name, *create).await,
-            (_, None) if copy => copy_in(conn, &self.table, plan, &rows).await,
-            (_, None) => insert(conn, &self.table, plan, rows).await,
-        };
-        match result {
-            Ok(()) => batch.release().await.map_err(|e| self.db.error(&doing, e))?,
-            Err(e) => return Err(self.db.error(&doing, batch.fail(e).await)),
-        }
-        // The staging table exists once the batch that created it is kept.
-        if let Some((name, _)) = stage {
-            self.stage = Some(name);
+        if let Some(load) = load {
+            let load = Arc::new(load);
+            self.loading = Some(Loading::start(&self.tx, &self.db, Arc::clone(&load)));
+            self.unconfirmed = Some(load);
+        } else {
+            let rows = plan.last_per_key(self.convert(plan, &records)?);
+            let mut batch =
+                tx::begin_batch(&self.tx, &self.db).await.map_err(|e| self.db.error(&doing, e))?;
+            let conn = batch.conn().map_err(|e| self.db.error(&doing, e))?;
+            let result = match &self.mode {
+                Mode::Update { .. } => update(conn, &self.table, plan, rows).await,
+                Mode::Insert | Mode::Upsert { .. } => insert(conn, &self.table, plan, rows).await,
+            };
+            match result {
+                Ok(()) => batch.release().await.map_err(|e| self.db.error(&doing, e))?,
+                Err(e) => return Err(self.db.error(&doing, batch.fail(e).await)),
+            }
         }
         self.written += records.len() as u64;
+        self.pending.clear();
         Ok(())
     }
 }
@@ -662,63 +747,29 @@ async fn update(
     Ok(())
 }
 
-/// COPY ... FROM STDIN in text format, the fast path for large loads.
-async fn copy_in(
-    conn: &mut PgConnection,
-    table: &str,
-    plan: &Plan,
-    rows: &[Vec<Param>],
-) -> Result<(), sqlx::Error> {
-    let mut copy =
-        conn.copy_in_raw(&format!("COPY {table} ({}) FROM STDIN (FORMAT text)", plan.columns())).await?;
-    let mut data = Vec::with_capacity(COPY_CHUNK);
-    for row in rows {
-        for (i, value) in row.iter().enumerate() {
-            if i > 0 {
-                data.push(b'\t');
-            }
-            value.write_copy(&mut data);
-        }
-        data.push(b'\n');
-        if data.len() >= COPY_CHUNK {
-            copy.send(std::mem::replace(&mut data, Vec::with_capacity(COPY_CHUNK))).await?;
-        }
-    }
-    if !data.is_empty() {
-        copy.send(data).await?;
-    }
-    copy.finish().await?;
-    Ok(())
+/// `COPY table (columns) FROM STDIN` in text format, the fast path for large loads.
+fn copy_sql(table: &str, plan: &Plan) -> String {
+    format!("COPY {table} ({}) FROM STDIN (FORMAT text)", plan.columns())
 }
 
-/// Upsert of a large batch: COPY into a temporary staging table (created once, dropped at the end
-/// of the transaction), then one INSERT ... SELECT ... ON CONFLICT.
-async fn upsert_by_copy(
-    conn: &mut PgConnection,
-    table: &str,
-    plan: &Plan,
-    rows: Vec<Vec<Param>>,
-    stage: &str,
-    create: bool,
-) -> Result<(), sqlx::Error> {
-    let stage = quote(stage);
-    let columns = plan.columns();
-    if create {
-        conn.execute(
-            format!("CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA")
-                .as_str(),
-        )
-        .await?;
-    } else {
-        conn.execute(format!("TRUNCATE {stage}").as_str()).await?;
+/// The rows as COPY text data.
+fn copy_rows(rows: &[Vec<Param>]) -> Vec<u8> {
+    let mut data = Vec::with_capacity(rows.len() * 64);
+    for row in rows {
+        push_copy_row(&mut data, row);
     }
-    copy_in(conn, &stage, plan, &rows).await?;
-    conn.execute(
-        format!("INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage}{}", plan.on_conflict())
-            .as_str(),
-    )
-    .await?;
-    Ok(())
+    data
+}
+
+/// Appends one row of COPY text data: the values tab-separated, then a newline.
+fn push_copy_row(data: &mut Vec<u8>, row: &[Param]) {
+    for (i, value) in row.iter().enumerate() {
+        if i > 0 {
+            data.push(b'\t');
+        }
+        value.write_copy(data);
+    }
+    data.push(b'\n');
 }
 
 async fn execute_bound(
@@ -767,15 +818,13 @@ impl Operator for SinkOp {
         }
         // On failure both stay as they are, so a retried call writes the same records.
         self.write(batch).await?;
-        self.pending.clear();
         batch.clear();
         Ok(())
     }
 
     async fn finish(&mut self, _out: &mut Emitter) -> Result<(), NodeError> {
         self.write(&[]).await?;
-        self.pending.clear();
-        Ok(())
+        self.settle().await
     }
 
     async fn commit(&mut self) -> Result<(), NodeError> {
@@ -783,6 +832,9 @@ impl Operator for SinkOp {
     }
 
     async fn rollback(&mut self) -> Result<(), NodeError> {
+        // A load still running is stopped first; its batch is undone with the rest.
+        self.loading = None;
+        self.unconfirmed = None;
         tx::rollback(&self.tx).await;
         Ok(())
     }

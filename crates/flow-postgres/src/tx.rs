@@ -129,6 +129,11 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
+    /// The server process of the transaction's connection.
+    pub(crate) fn pid(&self) -> i32 {
+        self.pid
+    }
+
     /// The transaction's connection.
     pub(crate) fn conn(&mut self) -> Result<&mut PgConnection, PgError> {
         match self.state.as_deref_mut() {

@@ -6,6 +6,7 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use compact_str::CompactString;
 use flow_model::{FieldType, Value};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -229,7 +230,7 @@ pub(crate) enum Param {
     Float8(f64),
     Numeric(Decimal),
     /// Text, and the text form of enums and other types.
-    Text(String),
+    Text(CompactString),
     Timestamptz(DateTime<Utc>),
     Timestamp(NaiveDateTime),
     Date(NaiveDate),
@@ -262,7 +263,7 @@ pub(crate) fn to_param(value: &Value, ty: &PgType) -> Result<Param, ConvertError
             Ok(Param::Array { elem_oid: *elem_oid, items })
         }
         (_, PgType::Array { .. }) => Err(ConvertError::new(value, ty, "expected an array")),
-        (_, PgType::Enum { .. } | PgType::Other { .. }) => Ok(Param::Text(value.to_string())),
+        (_, PgType::Enum { .. } | PgType::Other { .. }) => Ok(Param::Text(text_of(value))),
         (_, PgType::Void) => Ok(Param::Null),
     }
 }
@@ -296,7 +297,7 @@ fn to_scalar(value: &Value, scalar: Scalar, ty: &PgType) -> Result<Param, Conver
             Value::String(s) => parse_decimal(s).ok_or_else(|| fail("not a number"))?,
             _ => return Err(fail("expected a number")),
         }),
-        Scalar::Text => Param::Text(value.to_string()),
+        Scalar::Text => Param::Text(text_of(value)),
         Scalar::Timestamptz => Param::Timestamptz(match value {
             Value::Timestamp(t) => *t,
             // A date and time without a zone is taken as UTC.
@@ -344,6 +345,14 @@ fn to_scalar(value: &Value, scalar: Scalar, ty: &PgType) -> Result<Param, Conver
             _ => return Err(fail("expected bytes")),
         }),
     })
+}
+
+/// A string as it is (short ones are copied without allocating); other values as they print.
+fn text_of(value: &Value) -> CompactString {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string().into(),
+    }
 }
 
 fn to_int(value: &Value) -> Result<i64, &'static str> {
@@ -476,7 +485,7 @@ impl Param {
             Param::Float4(v) => float_text(f64::from(*v), v.to_string()),
             Param::Float8(v) => float_text(*v, v.to_string()),
             Param::Numeric(v) => v.to_string(),
-            Param::Text(v) => v.clone(),
+            Param::Text(v) => v.to_string(),
             Param::Timestamptz(v) => v.to_rfc3339_opts(SecondsFormat::AutoSi, true),
             Param::Timestamp(v) => v.format("%Y-%m-%dT%H:%M:%S%.f").to_string(),
             Param::Date(v) => v.format("%Y-%m-%d").to_string(),
@@ -499,18 +508,32 @@ impl Param {
 
     /// Appends the value as one field of a row in COPY's text format.
     pub(crate) fn write_copy(&self, out: &mut Vec<u8>) {
-        let Some(text) = self.text() else {
-            out.extend_from_slice(b"\\N");
-            return;
-        };
-        for b in text.bytes() {
-            match b {
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                b => out.push(b),
-            }
+        // The common types go straight into `out`: this runs for every value of a bulk load.
+        match self {
+            Param::Null => out.extend_from_slice(b"\\N"),
+            Param::Bool(b) => out.push(if *b { b't' } else { b'f' }),
+            Param::Int2(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Param::Int4(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Param::Int8(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Param::Text(v) => escape_copy(v, out),
+            other => escape_copy(&other.text().unwrap_or_default(), out),
+        }
+    }
+}
+
+/// Appends `text` as a COPY text field: backslash, newline, carriage return and tab escaped.
+fn escape_copy(text: &str, out: &mut Vec<u8>) {
+    if !text.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'\r' | b'\t')) {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    for b in text.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b => out.push(b),
         }
     }
 }
