@@ -13,8 +13,9 @@ use flow_engine::{
 };
 use flow_model::{FlowNode, RetrySettings};
 use serde_json::{Value as Json, json};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection as _, PgPool};
+use sqlx::{Connection as _, PgPool, Postgres};
 
 fn url() -> String {
     std::env::var("POSTGRESQL_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
@@ -74,6 +75,17 @@ impl Db {
         self.exec(&format!("CREATE TABLE {name} ({columns})")).await;
         self.tables.push(name.clone());
         name
+    }
+
+    /// Another session's ACCESS EXCLUSIVE lock on `table`, held until `COMMIT` on the returned
+    /// connection.
+    async fn lock(&self, table: &str) -> PoolConnection<Postgres> {
+        let mut locker = self.pool.acquire().await.expect("connection");
+        sqlx::raw_sql(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            .execute(&mut *locker)
+            .await
+            .expect("lock");
+        locker
     }
 
     async fn exec(&self, sql: &str) {
@@ -710,11 +722,7 @@ async fn a_sink_batch_beyond_its_timeout_is_cancelled_undone_and_retried_once() 
     let mut db = Db::new().await;
     let target = db.table("locked", "id int PRIMARY KEY, name text, status text, age int").await;
     // Another session locks the table, so the first attempts' INSERT waits past the node timeout.
-    let mut locker = db.pool.acquire().await.expect("connection");
-    sqlx::raw_sql(&format!("BEGIN; LOCK TABLE {target} IN ACCESS EXCLUSIVE MODE"))
-        .execute(&mut *locker)
-        .await
-        .expect("lock");
+    let mut locker = db.lock(&target).await;
     let mut flow = Flow::new("locked")
         .with_node("rows", "generate_rows", flow_tests::users(250))
         .with_node("insert", "postgres_insert", json!({"connection": "pg", "table": target}))
@@ -752,11 +760,7 @@ async fn a_sink_batch_beyond_its_timeout_is_cancelled_on_the_server() {
     for (records, statement) in [(10, "INSERT INTO"), (2500, "COPY")] {
         let mut db = Db::new().await;
         let target = db.table("locked", "id int PRIMARY KEY, name text, status text, age int").await;
-        let mut locker = db.pool.acquire().await.expect("connection");
-        sqlx::raw_sql(&format!("BEGIN; LOCK TABLE {target} IN ACCESS EXCLUSIVE MODE"))
-            .execute(&mut *locker)
-            .await
-            .expect("lock");
+        let mut locker = db.lock(&target).await;
         let mut flow = Flow::new("locked")
             .with_node("rows", "generate_rows", flow_tests::users(records))
             .with_node(
@@ -796,11 +800,7 @@ async fn a_sink_batch_beyond_its_timeout_is_cancelled_on_the_server() {
 async fn a_background_copy_load_waited_on_beyond_the_timeout_is_cancelled_and_sent_again() {
     let mut db = Db::new().await;
     let target = db.table("locked", "id int PRIMARY KEY, name text, status text, age int").await;
-    let mut locker = db.pool.acquire().await.expect("connection");
-    sqlx::raw_sql(&format!("BEGIN; LOCK TABLE {target} IN ACCESS EXCLUSIVE MODE"))
-        .execute(&mut *locker)
-        .await
-        .expect("lock");
+    let mut locker = db.lock(&target).await;
     let mut flow = Flow::new("locked-copy")
         .with_node("rows", "generate_rows", flow_tests::users(3500))
         .with_node(
@@ -940,11 +940,7 @@ async fn a_lock_timeout_is_undone_to_the_savepoint_and_retried_without_losing_ot
     let separator = if url().contains('?') { '&' } else { '?' };
     let impatient = format!("{}{separator}options=-c%20lock_timeout%3D200", url());
     let engine = with_connection(engine().await, "impatient", &impatient, json!({})).await;
-    let mut locker = db.pool.acquire().await.expect("connection");
-    sqlx::raw_sql(&format!("BEGIN; LOCK TABLE {locked} IN ACCESS EXCLUSIVE MODE"))
-        .execute(&mut *locker)
-        .await
-        .expect("lock");
+    let mut locker = db.lock(&locked).await;
     let mut flow = Flow::new("lock-timeout")
         .with_node("a", "generate_rows", flow_tests::users(300))
         .with_node("to_free", "postgres_insert", json!({"connection": "impatient", "table": free}))
