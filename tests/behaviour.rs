@@ -184,7 +184,7 @@ async fn templates_see_vars_run_parameters_and_execution_id() {
 }
 
 #[tokio::test]
-async fn undefined_template_variable_fails_naming_node_and_param() {
+async fn undefined_template_variable_is_refused_naming_node_and_param() {
     let flow = Flow::new("tpl")
         .with_node("rows", "static_data", json!({"records": [{"x": 1}]}))
         .with_node(
@@ -195,11 +195,13 @@ async fn undefined_template_variable_fails_naming_node_and_param() {
         .with_node("out", "collect", json!({}))
         .with_edge("rows", "label")
         .with_edge("label", "out");
-    let report = run(flow).await;
-    assert_eq!(report.state, ExecutionState::Failed);
-    let error = report.error.clone().unwrap_or_default();
-    assert!(error.contains("label") && error.contains("params/operations/0/expression"), "{error}");
-    assert_eq!(report.node("rows").map(|n| n.state), Some(NodeState::Skipped));
+    // Templates are rendered by validation too, so the run is refused before any node starts.
+    let engine = flow_tests::engine().await;
+    let refused = engine.start(flow, Default::default()).await.expect_err("refused");
+    let flow_engine::EngineError::Invalid { report, .. } = refused else { panic!("{refused}") };
+    let problem = &report.problems[0];
+    assert_eq!((problem.node.as_deref(), problem.field.as_deref()), (Some("label"), Some("/operations/0/expression")));
+    assert!(problem.message.contains("params/operations/0/expression"), "{}", problem.message);
 }
 
 #[tokio::test]

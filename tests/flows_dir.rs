@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use flow_engine::{ExecutionState, RunOptions, load_flow};
+use flow_engine::{Connection, ConnectionKind, ExecutionState, RunOptions, load_flow};
 use flow_model::to_canonical_json;
 
 fn flow_files() -> Vec<PathBuf> {
@@ -20,6 +20,14 @@ fn flow_files() -> Vec<PathBuf> {
 #[tokio::test]
 async fn every_example_flow_validates() {
     let engine = flow_tests::engine().await;
+    // The connections the examples name, as the desktop app creates them on its first start.
+    for (name, kind, url) in [
+        ("postgres", ConnectionKind::Postgres, "postgres://postgres@127.0.0.1:5432/test"),
+        ("mongodb", ConnectionKind::Mongodb, "mongodb://127.0.0.1:27018/sample?directConnection=true"),
+    ] {
+        let connection = Connection { name: name.into(), kind, url: url.into(), options: Default::default() };
+        engine.save_connection(connection).await.expect("saved");
+    }
     for file in flow_files() {
         let flow = load_flow(&file).unwrap_or_else(|e| panic!("{e}"));
         let report = engine.validate(&flow);

@@ -846,19 +846,20 @@ async fn configuration_mistakes_are_explained_before_anything_runs() {
         let c = Connection { name: name.into(), kind, url: url.into(), options: Default::default() };
         engine.save_connection(c).await.expect("saved");
     }
-    let run = |connection: &str| {
+    // Validation builds the nodes, so both mistakes are explained before anything runs.
+    let problem = |connection: &str| {
         let flow = Flow::new("config")
             .with_node("find", "mongodb_find", json!({"connection": connection, "collection": "c"}))
             .with_node("out", "collect", json!({}))
             .with_edge("find", "out");
-        let engine = engine.clone();
-        async move { engine.run(flow, RunOptions::default()).await.expect("runs") }
+        let report = engine.validate(&flow);
+        assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
+        assert_eq!(report.problems[0].node.as_deref(), Some("find"));
+        report.problems[0].message.clone()
     };
-    let no_db = run("no_db").await;
-    let error = no_db.node("find").and_then(|n| n.error.clone()).unwrap_or_default();
+    let error = problem("no_db");
     assert!(error.contains("no database") && error.contains("`database`"), "{error}");
-    let pg = run("pg").await;
-    let error = pg.node("find").and_then(|n| n.error.clone()).unwrap_or_default();
+    let error = problem("pg");
     assert!(error.contains("kind mongodb"), "{error}");
 }
 

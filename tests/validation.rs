@@ -114,3 +114,84 @@ async fn the_engine_refuses_to_start_an_invalid_flow() {
     let err = engine.start(flow, flow_engine::RunOptions::default()).await.expect_err("invalid");
     assert!(err.to_string().contains("required input `in` is not connected"), "{err}");
 }
+
+/// One broken expression, one broken script, one broken template and one missing connection:
+/// four problems at once, each naming its node (and the param, with the position for code).
+fn four_broken_nodes() -> Flow {
+    Flow::new("four broken")
+        .with_node("src", "generate_rows", json!({"count": 5, "fields": {"age": {"value": 30}}}))
+        .with_node("expr", "filter", json!({"mode": "expression", "expression": "age >>> (("}))
+        .with_node("script", "code", json!({"script": "let x = ; record"}))
+        .with_node(
+            "tmpl",
+            "field_mapper",
+            json!({"operations": [{"op": "rename", "from": "age", "to": "{{ vars.target "}]}),
+        )
+        .with_node("users", "postgres_query", json!({"connection": "nowhere", "query": "SELECT 1"}))
+        .with_node("out", "collect", json!({}))
+        .with_edge("src", "expr")
+        .with_edge("expr", "script")
+        .with_edge("script", "tmpl")
+        .with_edge("tmpl", "out")
+}
+
+#[tokio::test]
+async fn expressions_scripts_templates_and_connections_are_checked_before_a_run() {
+    let engine = flow_tests::engine().await;
+    let flow = four_broken_nodes();
+    let report = engine.validate(&flow);
+    let found: Vec<(ProblemKind, Option<&str>, Option<&str>)> =
+        report.problems.iter().map(|p| (p.kind, p.node.as_deref(), p.field.as_deref())).collect();
+    assert_eq!(
+        found,
+        [
+            (ProblemKind::UnknownConnection, Some("users"), Some("/connection")),
+            (ProblemKind::InvalidExpression, Some("expr"), Some("/expression")),
+            (ProblemKind::InvalidExpression, Some("script"), Some("/script")),
+            (ProblemKind::InvalidTemplate, Some("tmpl"), Some("/operations/0/to")),
+        ],
+        "{:#?}",
+        report.problems
+    );
+    let message = |node: &str| {
+        report.problems.iter().find(|p| p.node.as_deref() == Some(node)).map(|p| p.message.clone()).unwrap_or_default()
+    };
+    assert!(message("expr").contains("params.expression") && message("expr").contains("position"), "{}", message("expr"));
+    assert!(message("script").contains("params.script") && message("script").contains("line 1"), "{}", message("script"));
+    assert!(message("tmpl").contains("template"), "{}", message("tmpl"));
+    let missing = report.problems.iter().find(|p| p.kind == ProblemKind::UnknownConnection).expect("reported");
+    assert_eq!(
+        missing.suggestions,
+        [Suggestion::CreateConnection { name: "nowhere".into(), connection_kind: flow_engine::ConnectionKind::Postgres }]
+    );
+    // A run refuses the same flow with the same problems, before any node starts.
+    let refused = engine.start(flow, Default::default()).await.expect_err("invalid");
+    let flow_engine::EngineError::Invalid { report: at_start, .. } = refused else { panic!("{refused}") };
+    assert_eq!(at_start.problems.len(), 4, "{:#?}", at_start.problems);
+}
+
+#[tokio::test]
+async fn bad_filters_and_undefined_variables_are_template_problems() {
+    let engine = flow_tests::engine().await;
+    let flow = Flow::new("templates")
+        .with_node("src", "generate_rows", json!({"count": "{{ vars.rows | no_such_filter }}", "fields": {}}))
+        .with_node("lim", "limit", json!({"count": "{{ vars.undeclared }}"}))
+        .with_node("ok", "limit", json!({"count": "{{ vars.rows }}"}))
+        .with_edge("src", "lim")
+        .with_edge("lim", "ok");
+    let mut flow = flow;
+    flow.variables.insert("rows".into(), json!(3));
+    let report = engine.validate(&flow);
+    let templates: Vec<&str> = report
+        .problems
+        .iter()
+        .filter(|p| p.kind == ProblemKind::InvalidTemplate)
+        .filter_map(|p| p.node.as_deref())
+        .collect();
+    assert_eq!(templates, ["src", "lim"], "{:#?}", report.problems);
+    assert!(report.problems.iter().all(|p| p.node.as_deref() != Some("ok")), "{:#?}", report.problems);
+    // A run variable defines what the flow does not declare.
+    let vars = [("undeclared".to_owned(), json!(1))].into_iter().collect();
+    let with_var = engine.validate_with_vars(&flow, &vars);
+    assert!(with_var.problems.iter().all(|p| p.node.as_deref() != Some("lim")), "{:#?}", with_var.problems);
+}

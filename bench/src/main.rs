@@ -12,6 +12,9 @@ use anyhow::{Context, Result, bail};
 use flow_engine::{Engine, EngineConfig, ExecutionState, Flow, HistoryLocation, RunOptions};
 use serde_json::json;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -36,13 +39,27 @@ async fn main() -> Result<()> {
     let engine = engine().await?;
     let mut figures: BTreeMap<String, f64> = BTreeMap::new();
 
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let probe = baseline::cpu_probe_ms();
+    println!("machine: {cores} cores; CPU probe: 100M xorshift steps in {probe:.0} ms (lower is faster)");
+    figures.insert("machine_cores".into(), cores as f64);
+    figures.insert("machine_cpu_probe_ms".into(), probe);
+
+    // Engine-only figures first: the PostgreSQL case leaves the server checkpointing on a core.
     let overhead = per_node_overhead_us(&engine).await?;
+    let hop = baseline::channel_hop_us(200_000).await;
     figures.insert("per_node_overhead_us".into(), overhead);
+    figures.insert("channel_hop_us".into(), hop);
+    figures.insert("per_node_overhead_vs_hop".into(), overhead / hop);
 
     let secs = best_of(3, || run(&engine, filter_map_flow(rows, false))).await?;
+    let (_, native) = baseline::native_filter_map(rows, 3);
     figures.insert("filter_map_records_per_s".into(), rows as f64 / secs);
-    let secs = best_of(1, || run(&engine, filter_map_flow(rows, true))).await?;
-    figures.insert("filter_map_expr_records_per_s".into(), rows as f64 / secs);
+    figures.insert("filter_map_native_records_per_s".into(), rows as f64 / native);
+    figures.insert("filter_map_vs_native".into(), secs / native);
+    let expr = best_of(3, || run(&engine, filter_map_flow(rows, true))).await?;
+    figures.insert("filter_map_expr_records_per_s".into(), rows as f64 / expr);
+    figures.insert("filter_map_expr_vs_structured".into(), expr / secs);
 
     let small = child_peak_rss(100_000)?;
     let large = child_peak_rss(rows)?;
@@ -63,6 +80,7 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
+mod baseline;
 mod case1;
 
 async fn engine() -> Result<Engine> {
@@ -181,4 +199,25 @@ fn save(figures: &BTreeMap<String, f64>) -> Result<()> {
     std::fs::write(&path, serde_json::to_string_pretty(&all)? + "\n")?;
     println!("wrote {}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The native baseline does the engine's work: the same records come out.
+    #[tokio::test]
+    async fn the_native_loop_keeps_the_records_the_engine_keeps() {
+        let engine = engine().await.expect("engine");
+        let mut flow = filter_map_flow(1_000, false);
+        if let Some(sink) = flow.nodes.iter_mut().find(|n| n.id == "count") {
+            sink.params.insert("max_records".into(), json!(1_000));
+        }
+        let report = engine.run(flow, RunOptions::default()).await.expect("runs");
+        let kept: Vec<serde_json::Value> =
+            report.results.get("count").map(|r| r.iter().map(|r| r.to_json()).collect()).unwrap_or_default();
+        let native: Vec<serde_json::Value> = baseline::native_records(1_000).iter().map(|r| r.to_json()).collect();
+        assert_eq!(kept.len(), 500);
+        assert_eq!(kept, native);
+    }
 }

@@ -8,14 +8,16 @@ use tauri::ipc::Channel;
 use tauri::webview::PageLoadEvent;
 use tauri::{App, Manager, WebviewUrl, WebviewWindowBuilder};
 
-use crate::bridge::{self, Bridges};
-use crate::{commands, examples, test_hooks};
+use crate::bridge::Bridges;
+use crate::{commands, examples, first_run, test_hooks};
 
 /// What the commands share.
 pub(crate) struct AppState {
     pub(crate) engine: Engine,
     /// Where the example flows are, if anywhere.
     pub(crate) examples_dir: Option<PathBuf>,
+    /// What the app did at start for the user (see `first_run`), shown as notices.
+    pub(crate) setup_notes: Vec<String>,
     bridges: Bridges,
 }
 
@@ -23,7 +25,7 @@ impl AppState {
     /// Starts forwarding the engine's events to a webview's channel.
     pub(crate) fn subscribe_events(&self, webview: &str, channel: Channel<Vec<Event>>) {
         let subscription = self.engine.subscribe(None);
-        let task = tauri::async_runtime::spawn(bridge::forward(subscription, move |batch| {
+        let task = tauri::async_runtime::spawn(flow_engine::coalesce::forward(subscription, move |batch| {
             channel.send(batch).is_ok()
         }));
         self.bridges.add(webview, task);
@@ -74,6 +76,8 @@ pub(crate) fn run() -> Result<(), tauri::Error> {
         .invoke_handler(tauri::generate_handler![
             commands::catalog,
             commands::validate_flow,
+            commands::check_flow,
+            commands::setup_notes,
             commands::start_execution,
             commands::pause_execution,
             commands::resume_execution,
@@ -110,11 +114,12 @@ fn setup(app: &mut App, testing: bool) -> Result<(), SetupError> {
     }
     tracing::info!(history = ?config.history, "opening the engine");
     let engine = tauri::async_runtime::block_on(Engine::open(config))?;
+    let setup_notes = tauri::async_runtime::block_on(first_run::create_example_connections(&engine));
     let examples_dir = examples::find_dir(
         std::env::var_os("FLOW_EXAMPLES_DIR").map(PathBuf::from),
         app.path().resource_dir().ok(),
     );
-    app.manage(AppState { engine, examples_dir, bridges: Bridges::default() });
+    app.manage(AppState { engine, examples_dir, setup_notes, bridges: Bridges::default() });
 
     let mut window = WebviewWindowBuilder::new(app, "main", WebviewUrl::default())
         .title("Flow Platform")

@@ -23,10 +23,27 @@ pub(crate) async fn catalog(state: State<'_, AppState>) -> CommandResult<Vec<Nod
     Ok(state.engine.catalog())
 }
 
-/// Every problem of a flow, from its params alone (no I/O): what the editor calls on a change.
+/// Every problem of a flow found without contacting any system: what the editor calls on a change.
 #[tauri::command]
 pub(crate) async fn validate_flow(state: State<'_, AppState>, flow: Flow) -> CommandResult<ValidationReport> {
     Ok(state.engine.validate(&flow))
+}
+
+/// The check a run makes before it starts (schemas described by the databases), plus whether
+/// every connection the flow uses answers: what the editor calls when a flow is opened.
+#[tauri::command]
+pub(crate) async fn check_flow(state: State<'_, AppState>, flow: Flow) -> CommandResult<ValidationReport> {
+    let no_vars = BTreeMap::new();
+    let (mut report, unreachable) =
+        tokio::join!(state.engine.check(&flow, &no_vars), state.engine.check_connections(&flow));
+    report.problems.extend(unreachable);
+    Ok(report)
+}
+
+/// What the app did at start for the user (e.g. created the example connections).
+#[tauri::command]
+pub(crate) async fn setup_notes(state: State<'_, AppState>) -> CommandResult<Vec<String>> {
+    Ok(state.setup_notes.clone())
 }
 
 /// Validates and queues a flow; returns the execution id at once.
@@ -36,7 +53,7 @@ pub(crate) async fn start_execution(
     flow: Flow,
     vars: BTreeMap<String, serde_json::Value>,
 ) -> CommandResult<String> {
-    Ok(state.engine.start(flow, RunOptions { vars, correlation_id: None }).await?.to_string())
+    Ok(state.engine.start(flow, RunOptions { vars, ..RunOptions::default() }).await?.to_string())
 }
 
 #[tauri::command]

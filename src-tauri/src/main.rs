@@ -10,9 +10,13 @@ mod bridge;
 mod commands;
 mod error;
 mod examples;
+mod first_run;
 mod test_hooks;
 #[cfg(target_os = "linux")]
 mod webkit_renderer;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     #[cfg(target_os = "linux")]

@@ -1,5 +1,5 @@
 import { ReactFlowProvider } from '@xyflow/react';
-import { useEffect, useState } from 'react';
+import { useEffect } from 'react';
 import { Canvas } from './components/Canvas';
 import { ConnectionsDialog } from './components/ConnectionsDialog';
 import { HistoryPanel } from './components/HistoryPanel';
@@ -12,12 +12,11 @@ import { Toolbar } from './components/Toolbar';
 import { VariablesDialog } from './components/VariablesDialog';
 import { useKeyboardShortcuts } from './components/useKeyboardShortcuts';
 import type { Controller } from './store/controller';
-import { ControllerContext, useApp, useFlow } from './store/context';
-
-export type Dialog = 'variables' | 'connections' | null;
+import { ControllerContext, useApp, useController, useFlow } from './store/context';
 
 function Shell() {
-  const [dialog, setDialog] = useState<Dialog>(null);
+  const controller = useController();
+  const dialog = useApp((s) => s.dialog);
   const theme = useApp((s) => s.settings.theme);
   const name = useFlow((s) => s.meta.name);
   const dirty = useFlow((s) => s.dirty);
@@ -29,10 +28,15 @@ function Shell() {
   useEffect(() => {
     document.title = `${dirty ? '• ' : ''}${name} — Flow Platform`;
   }, [name, dirty]);
+  useEffect(() => {
+    const onFocus = () => controller.windowFocused();
+    window.addEventListener('focus', onFocus);
+    return () => window.removeEventListener('focus', onFocus);
+  }, [controller]);
 
   return (
     <div className="app">
-      <Toolbar onOpenDialog={setDialog} />
+      <Toolbar />
       <div className="workspace">
         <Palette />
         <div className="main-column">
@@ -43,11 +47,11 @@ function Shell() {
             <PreviewPanel />
           </div>
         </div>
-        <Inspector onOpenDialog={setDialog} />
+        <Inspector />
       </div>
       <Notices />
-      {dialog === 'variables' && <VariablesDialog onClose={() => setDialog(null)} />}
-      {dialog === 'connections' && <ConnectionsDialog onClose={() => setDialog(null)} />}
+      {dialog?.kind === 'variables' && <VariablesDialog onClose={() => controller.closeDialog()} />}
+      {dialog?.kind === 'connections' && <ConnectionsDialog focus={dialog.focus} onClose={() => controller.closeDialog()} />}
     </div>
   );
 }

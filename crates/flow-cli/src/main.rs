@@ -3,7 +3,9 @@
 //! `connections` manages named connections and `doctor` checks every configured dependency.
 
 mod doctor;
+mod logs;
 mod progress;
+mod server;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,6 +18,9 @@ use flow_engine::{
     Connection, ConnectionKind, Engine, EngineConfig, ExecutionState, HistoryLocation, RunOptions, load_flow,
 };
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "flow", version, about = "Flow Platform: run and check data flows")]
 struct Cli {
@@ -25,10 +30,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check flow files; exit 1 listing every problem when one is invalid.
+    /// Check flow files as a run would before its first record (graph, params, templates,
+    /// expressions, named connections); exit 1 listing every problem when one is invalid.
     Validate {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// A run variable, `name=value`, as `run` takes it.
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        /// Store database with the named connections (default: FLOW_HISTORY_DB or the user's
+        /// data directory).
+        #[arg(long, value_name = "PATH")]
+        history: Option<PathBuf>,
     },
     /// Run a flow file on the embedded engine.
     Run {
@@ -59,6 +72,21 @@ enum Command {
         /// Store database (default: FLOW_HISTORY_DB or the user's data directory).
         #[arg(long, value_name = "PATH")]
         history: Option<PathBuf>,
+    },
+    /// Run the server: REST + WebSocket API on FLOW_BIND, the cron scheduler, and a worker
+    /// (POSTGRESQL_URL, REDIS_URL, JWT_SECRET; see docs/server.md).
+    Serve {
+        /// Executions the in-process worker runs at once (default MAX_CONCURRENT_EXECUTIONS);
+        /// 0 for the API alone.
+        #[arg(long, value_name = "N")]
+        workers: Option<usize>,
+    },
+    /// Run a worker alone: executions queued by any `flow serve` (POSTGRESQL_URL, REDIS_URL).
+    Worker,
+    /// Manage the server's users (in POSTGRESQL_URL).
+    Users {
+        #[command(subcommand)]
+        action: server::UsersAction,
     },
 }
 
@@ -91,13 +119,16 @@ fn parse_kind(s: &str) -> Result<ConnectionKind, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FLOW_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .json()
-        .with_writer(std::io::stderr)
-        .init();
+    let format = match logs::Format::from_env() {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // The event stream of `run --json` is for programs: its logs are JSON lines too.
+    let json_run = matches!(cli.command, Command::Run { json: true, .. });
+    let logs = logs::Logs::install(if json_run { logs::Format::Json } else { format });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -105,7 +136,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(dispatch(cli.command)) {
+    match runtime.block_on(dispatch(cli.command, &logs)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -114,10 +145,10 @@ fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(command: Command) -> Result<ExitCode> {
+async fn dispatch(command: Command, logs: &logs::Logs) -> Result<ExitCode> {
     match command {
-        Command::Validate { files } => validate(&files).await,
-        Command::Run { file, vars, json, history } => run(file, vars, json, history).await,
+        Command::Validate { files, vars, history } => validate(&files, &parse_vars(&vars)?, history).await,
+        Command::Run { file, vars, json, history } => run(file, vars, json, history, logs).await,
         Command::Catalog => {
             let engine = offline_engine().await?;
             println!("{}", serde_json::to_string_pretty(&engine.catalog())?);
@@ -125,6 +156,9 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         }
         Command::Connections { action, history } => connections(action, &stored_engine(history).await?).await,
         Command::Doctor { history } => doctor(&stored_engine(history).await?).await,
+        Command::Serve { workers } => server::serve(workers).await,
+        Command::Worker => server::worker().await,
+        Command::Users { action } => server::users(action).await,
     }
 }
 
@@ -197,8 +231,26 @@ async fn offline_engine() -> Result<Engine> {
     Ok(Engine::open(config).await?)
 }
 
-async fn validate(files: &[PathBuf]) -> Result<ExitCode> {
-    let engine = offline_engine().await?;
+async fn validate(
+    files: &[PathBuf],
+    vars: &BTreeMap<String, serde_json::Value>,
+    history: Option<PathBuf>,
+) -> Result<ExitCode> {
+    // Nodes must name connections of the store; a store that does not exist yet has none, and
+    // validating does not create it.
+    let mut config = EngineConfig::from_env()?;
+    if let Some(path) = history {
+        config.history = HistoryLocation::File(path);
+    }
+    let store = match &config.history {
+        HistoryLocation::Default => Some(HistoryLocation::default_path()),
+        HistoryLocation::File(path) => Some(path.clone()),
+        HistoryLocation::InMemory => None,
+    };
+    if !store.is_some_and(|path| path.exists()) {
+        config.history = HistoryLocation::InMemory;
+    }
+    let engine = Engine::open(config).await?;
     let mut ok = true;
     for file in files {
         match load_flow(file) {
@@ -207,7 +259,7 @@ async fn validate(files: &[PathBuf]) -> Result<ExitCode> {
                 println!("{e}");
             }
             Ok(flow) => {
-                let report = engine.validate(&flow);
+                let report = engine.validate_with_vars(&flow, vars);
                 if report.is_valid() {
                     println!("{}: valid", file.display());
                 } else {
@@ -233,7 +285,13 @@ fn parse_vars(vars: &[String]) -> Result<BTreeMap<String, serde_json::Value>> {
         .collect()
 }
 
-async fn run(file: PathBuf, vars: Vec<String>, json: bool, history: Option<PathBuf>) -> Result<ExitCode> {
+async fn run(
+    file: PathBuf,
+    vars: Vec<String>,
+    json: bool,
+    history: Option<PathBuf>,
+    logs: &logs::Logs,
+) -> Result<ExitCode> {
     let flow = match load_flow(&file) {
         Ok(flow) => flow,
         Err(e) => {
@@ -246,7 +304,7 @@ async fn run(file: PathBuf, vars: Vec<String>, json: bool, history: Option<PathB
         config.history = HistoryLocation::File(path);
     }
     let engine = Engine::open(config).await?;
-    let options = RunOptions { vars: parse_vars(&vars)?, correlation_id: None };
+    let options = RunOptions { vars: parse_vars(&vars)?, ..RunOptions::default() };
     // Subscribe before starting so no event is missed.
     let mut events = engine.subscribe(None);
     let nodes: Vec<String> = flow.nodes.iter().map(|n| n.id.clone()).collect();
@@ -262,6 +320,10 @@ async fn run(file: PathBuf, vars: Vec<String>, json: bool, history: Option<PathB
         Err(e) => return Err(e.into()),
     };
     let mut display = (!json).then(|| progress::Display::new(&nodes));
+    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if display.is_some() && on_terminal {
+        logs.hold();
+    }
     let mut interrupted = false;
     let mut stdout = std::io::stdout().lock();
     loop {
@@ -291,6 +353,7 @@ async fn run(file: PathBuf, vars: Vec<String>, json: bool, history: Option<PathB
     if let Some(d) = display {
         d.finish(&report);
     }
+    logs.release();
     Ok(match report.state {
         ExecutionState::Succeeded => ExitCode::SUCCESS,
         ExecutionState::Cancelled if interrupted => ExitCode::from(130),

@@ -224,3 +224,101 @@ fn connections_are_added_listed_tested_and_removed_without_showing_passwords() {
     let again = flow_env(&["connections", "remove", "down"], &db, &[]);
     assert_eq!(again.status.code(), Some(1));
 }
+
+#[test]
+fn validate_reports_broken_code_templates_and_connections_like_a_run_would() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    let bad = dir.path().join("four.json");
+    std::fs::write(
+        &bad,
+        r#"{"version": 1, "name": "four broken", "nodes": [
+            {"id": "src", "type": "generate_rows", "params": {"count": 5, "fields": {"age": {"value": 30}}}},
+            {"id": "expr", "type": "filter", "params": {"mode": "expression", "expression": "age >>> (("}},
+            {"id": "script", "type": "code", "params": {"script": "let x = ; record"}},
+            {"id": "tmpl", "type": "limit", "params": {"count": "{{ vars.n "}},
+            {"id": "users", "type": "postgres_query", "params": {"connection": "postgres", "query": "SELECT 1"}}
+        ], "edges": [
+            {"from": {"node": "src", "port": "out"}, "to": {"node": "expr", "port": "in"}},
+            {"from": {"node": "expr", "port": "out"}, "to": {"node": "script", "port": "in"}},
+            {"from": {"node": "script", "port": "out"}, "to": {"node": "tmpl", "port": "in"}}
+        ]}"#,
+    )
+    .expect("write");
+    let path = bad.to_str().expect("utf-8 path");
+    let out = flow(&["validate", path], &db);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("4 problem(s)"), "{stdout}");
+    for node in ["expr", "script", "tmpl", "users"] {
+        assert!(stdout.contains(&format!("node `{node}`: ")), "{node} not named in {stdout}");
+    }
+    assert!(stdout.contains("connection `postgres` does not exist"), "{stdout}");
+
+    // With the connection in the store, only the three broken params remain.
+    let added = flow(&["connections", "add", "postgres", "--kind", "postgres", "--url", "postgres://u@127.0.0.1:1/db"], &db);
+    assert_eq!(added.status.code(), Some(0), "{}", text(&added.stderr));
+    let out = flow(&["validate", path], &db);
+    assert!(text(&out.stdout).contains("3 problem(s)"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn logs_are_text_by_default_and_json_on_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    let file = example("active-users.json");
+    let text_run = flow_env(&["run", &file], &db, &[("FLOW_LOG", "info")]);
+    let stderr = text(&text_run.stderr);
+    assert_eq!(text_run.status.code(), Some(0), "{stderr}");
+    let log_lines: Vec<&str> = stderr.lines().filter(|l| l.contains(" INFO ")).collect();
+    assert!(!log_lines.is_empty(), "no text log line in {stderr}");
+    assert!(!stderr.lines().any(|l| l.starts_with('{')), "JSON log lines in text mode: {stderr}");
+
+    let json_run = flow_env(&["run", &file], &db, &[("FLOW_LOG", "info"), ("FLOW_LOG_FORMAT", "json")]);
+    let stderr = text(&json_run.stderr);
+    let json_lines: Vec<serde_json::Value> =
+        stderr.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(json_lines.iter().any(|l| l["level"] == "INFO"), "no JSON log line in {stderr}");
+
+    let bad = flow_env(&["run", &file], &db, &[("FLOW_LOG_FORMAT", "yaml")]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("FLOW_LOG_FORMAT=`yaml`"), "{}", text(&bad.stderr));
+}
+
+/// Twenty processes open and migrate one new store at the same moment, twenty times over: every
+/// one succeeds and each migration is applied exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_processes_open_a_new_store_at_once() {
+    use sqlx::Connection;
+    for round in 0..20 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join(format!("round-{round}.db"));
+        let children: Vec<_> = (0..20)
+            .map(|_| {
+                Command::new(env!("CARGO_BIN_EXE_flow"))
+                    .args(["connections", "list"])
+                    .env("FLOW_HISTORY_DB", &db)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("flow starts")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().expect("flow ends");
+            assert_eq!(out.status.code(), Some(0), "round {round}: {}", text(&out.stderr));
+        }
+        let url = format!("sqlite://{}", db.display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("store opens");
+        let applied: Vec<(i64, bool)> =
+            sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&mut conn)
+                .await
+                .expect("migrations table");
+        let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../flow-store/migrations"))
+            .expect("migrations dir")
+            .count();
+        assert_eq!(applied.len(), migrations, "round {round}: {applied:?}");
+        assert!(applied.iter().all(|(_, ok)| *ok), "round {round}: {applied:?}");
+    }
+}

@@ -1,18 +1,19 @@
 //! The engine: a runtime, the store (history and connections) and a bounded number of execution
 //! slots.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::Utc;
 use flow_model::{
-    Connection, ConnectionKind, ConnectionTest, Flow, NodeDescriptor, Problem, ProblemKind, ValidationReport,
+    Connection, ConnectionKind, ConnectionTest, Flow, FlowNode, NodeDescriptor, Problem, ProblemKind, Suggestion,
+    ValidationReport,
 };
 use flow_runtime::{
-    Breakers, ConnectionSource, Control, Event, EventBus, EventKind, ExecutionReport, ExecutionRequest,
+    Breakers, BuildError, ConnectionSource, Control, Event, EventBus, EventKind, ExecutionReport, ExecutionRequest,
     ExecutionState, NodeTypes, Runtime, Subscription,
 };
-use flow_store::{ExecutionDetail, ExecutionSummary, ListQuery, Store, StoreError};
+use flow_store::{ExecutionDetail, ExecutionSummary, ListQuery, NewExecution, Store, StoreError};
 use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
 
@@ -20,6 +21,9 @@ use crate::{EngineConfig, HistoryLocation};
 
 /// How many finished reports stay in memory for [`Engine::wait`].
 const RECENT_REPORTS: usize = 64;
+
+/// How long [`Engine::check_connections`] waits for each system.
+const REACHABILITY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -56,6 +60,16 @@ pub struct RunOptions {
     pub vars: BTreeMap<String, serde_json::Value>,
     /// Carried into events and logs; a new one is made when absent.
     pub correlation_id: Option<String>,
+    /// The execution's id when the host chose it (the server lists a run as queued before a
+    /// worker starts it); a new one otherwise.
+    pub execution_id: Option<Uuid>,
+    /// The user the execution belongs to (server).
+    pub owner: Option<Uuid>,
+    /// The stored flow it runs (server).
+    pub flow_id: Option<Uuid>,
+    /// The fencing token of the worker's delivery (server): history writes of an older token
+    /// are ignored, so a worker whose job was reclaimed cannot overwrite the new run's record.
+    pub fence: Option<u64>,
 }
 
 struct Live {
@@ -97,9 +111,14 @@ impl Engine {
         if interrupted > 0 {
             tracing::warn!(interrupted, "executions left unfinished by a previous process marked failed");
         }
+        Engine::with_store(config, store).await
+    }
+
+    /// An engine on a store opened by the host (the server's PostgreSQL, shared by many
+    /// processes: nothing is marked interrupted here, the job queue reclaims runs instead).
+    /// `config.history` is not used.
+    pub async fn with_store(config: EngineConfig, store: Store) -> Result<Engine, EngineError> {
         let connections = Arc::new(ConnectionCache::default());
-        *connections.by_name.write().unwrap_or_else(|p| p.into_inner()) =
-            store.list_connections().await?.into_iter().map(|c| (c.name.clone(), c)).collect();
         let types = Arc::new(NodeTypes::new(flow_nodes::catalog())?);
         let runtime = Runtime::new(
             types,
@@ -108,7 +127,7 @@ impl Engine {
             config.runtime.clone(),
             Arc::clone(&connections) as Arc<dyn ConnectionSource>,
         );
-        Ok(Engine {
+        let engine = Engine {
             inner: Arc::new(Inner {
                 runtime,
                 connections,
@@ -117,7 +136,17 @@ impl Engine {
                 live: Mutex::new(HashMap::new()),
                 recent: Mutex::new(VecDeque::new()),
             }),
-        })
+        };
+        engine.reload_connections().await?;
+        Ok(engine)
+    }
+
+    /// Reads the named connections from the store again: another process sharing the store (a
+    /// server process, the CLI) may have changed them.
+    pub async fn reload_connections(&self) -> Result<(), EngineError> {
+        let fresh = self.inner.store.list_connections().await?.into_iter().map(|c| (c.name.clone(), c)).collect();
+        *self.inner.connections.by_name.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
     }
 
     /// Every node type's descriptor.
@@ -125,32 +154,114 @@ impl Engine {
         self.inner.runtime.types().catalog().descriptors()
     }
 
-    /// Validates a flow from its params alone (no I/O); what the editor calls on every change.
+    /// Validates a flow without contacting any system: the catalog's checks (graph, params
+    /// schemas, fields), every node built as a run builds it (templates, expressions, scripts,
+    /// connection settings) and the named connections nodes use. What the editor calls on every
+    /// change and `flow validate` runs.
     pub fn validate(&self, flow: &Flow) -> ValidationReport {
-        self.inner.runtime.types().catalog().validate(flow)
+        self.validate_with_vars(flow, &BTreeMap::new())
     }
 
-    /// Validates a flow with the output schemas external systems report (e.g. the columns of a
-    /// SQL query); what runs before every execution.
+    /// [`Engine::validate`] with run variables overriding the flow's.
+    pub fn validate_with_vars(&self, flow: &Flow, vars: &BTreeMap<String, serde_json::Value>) -> ValidationReport {
+        self.validate_with(flow, vars, &HashMap::new())
+    }
+
+    /// [`Engine::validate`] with run variables and the output schemas external systems report
+    /// (e.g. the columns of a SQL query); what runs before every execution.
     pub async fn check(&self, flow: &Flow, vars: &BTreeMap<String, serde_json::Value>) -> ValidationReport {
         let discovered = self.inner.runtime.describe(flow, vars).await;
-        let mut report = self.inner.runtime.types().catalog().validate_with(flow, &discovered);
+        self.validate_with(flow, vars, &discovered)
+    }
+
+    fn validate_with(
+        &self,
+        flow: &Flow,
+        vars: &BTreeMap<String, serde_json::Value>,
+        discovered: &HashMap<String, flow_model::RecordSchema>,
+    ) -> ValidationReport {
+        let catalog = self.inner.runtime.types().catalog();
+        let mut report = catalog.validate_with(flow, discovered);
+        // Nodes whose params break their schema or whose connection is missing are reported
+        // already; building them would only say the same again less clearly.
+        let mut reported: HashSet<String> = report
+            .problems
+            .iter()
+            .filter(|p| matches!(p.kind, ProblemKind::InvalidParams | ProblemKind::UnknownNodeType))
+            .filter_map(|p| p.node.clone())
+            .collect();
         for node in &flow.nodes {
-            if let Some(name) = node.params.get("connection").and_then(|v| v.as_str())
-                && !name.contains("{{")
-                && self.inner.connections.connection(name).is_none()
-            {
-                report.problems.push(
+            let Some(name) = connection_name(node) else { continue };
+            if self.inner.connections.connection(name).is_some() {
+                continue;
+            }
+            let mut problem = Problem::new(
+                ProblemKind::UnknownConnection,
+                format!("node `{}`: connection `{name}` does not exist", node.id),
+            )
+            .node(&node.id)
+            .field("/connection");
+            if let Some(kind) = catalog.connection_kind(&node.node_type) {
+                problem = problem.suggest(Suggestion::CreateConnection { name: name.to_owned(), connection_kind: kind });
+            }
+            report.problems.push(problem);
+            reported.insert(node.id.clone());
+        }
+        for (node, error) in self.inner.runtime.dry_build(flow, vars, |n| !reported.contains(&n.id)) {
+            report.problems.push(build_problem(&node, error));
+        }
+        report
+    }
+
+    /// Asks every system the flow's nodes reach through named connections whether it answers,
+    /// concurrently; one problem per node whose connection does not, with what to fix.
+    pub async fn check_connections(&self, flow: &Flow) -> Vec<Problem> {
+        let names: BTreeSet<&str> = flow.nodes.iter().filter_map(connection_name).collect();
+        let tests = names.into_iter().filter_map(|name| {
+            let connection = self.inner.connections.connection(name)?;
+            Some(async move {
+                let test = match tokio::time::timeout(REACHABILITY_TIMEOUT, self.test_connection(&connection)).await {
+                    Ok(test) => test,
+                    Err(_) => ConnectionTest {
+                        reachable: false,
+                        authenticated: false,
+                        server_version: None,
+                        message: format!(
+                            "no answer within {} s: is the server running at {}?",
+                            REACHABILITY_TIMEOUT.as_secs(),
+                            connection.redacted_url()
+                        ),
+                    },
+                };
+                (connection, test)
+            })
+        });
+        let failed: Vec<(Connection, ConnectionTest)> = futures::future::join_all(tests)
+            .await
+            .into_iter()
+            .filter(|(_, t)| !(t.reachable && t.authenticated))
+            .collect();
+        let mut problems = Vec::new();
+        for node in &flow.nodes {
+            let Some(name) = connection_name(node) else { continue };
+            if let Some((connection, test)) = failed.iter().find(|(c, _)| c.name == name) {
+                problems.push(
                     Problem::new(
-                        ProblemKind::UnknownConnection,
-                        format!("node `{}`: connection `{name}` does not exist", node.id),
+                        ProblemKind::ConnectionUnreachable,
+                        format!(
+                            "node `{}`: connection `{name}` ({}) does not answer: {}",
+                            node.id,
+                            connection.redacted_url(),
+                            test.message
+                        ),
                     )
                     .node(&node.id)
-                    .field("/connection"),
+                    .field("/connection")
+                    .suggest(Suggestion::EditConnection { name: name.to_owned() }),
                 );
             }
         }
-        report
+        problems
     }
 
     /// Validates and queues a flow; returns the execution id at once. The execution starts when
@@ -160,11 +271,20 @@ impl Engine {
         if !report.is_valid() {
             return Err(EngineError::Invalid { flow: flow.name, report });
         }
-        let id = Uuid::now_v7();
+        let id = options.execution_id.unwrap_or_else(Uuid::now_v7);
         let correlation_id = options.correlation_id.unwrap_or_else(|| Uuid::new_v4().to_string());
         self.inner
             .store
-            .record_started(id, &correlation_id, &flow.name, ExecutionState::Queued, Utc::now())
+            .record_started(&NewExecution {
+                id,
+                correlation_id: correlation_id.clone(),
+                flow: flow.name.clone(),
+                state: ExecutionState::Queued,
+                started_at: Utc::now(),
+                owner: options.owner,
+                flow_id: options.flow_id,
+                fence: options.fence,
+            })
             .await?;
         let control = Control::default();
         let (done_tx, done_rx) = watch::channel(None);
@@ -181,6 +301,7 @@ impl Engine {
         });
         // Waiting for a slot happens here, in call order: tokio's semaphore is fair.
         let slot = Arc::clone(&self.inner.slots).acquire_owned();
+        let fence = options.fence;
         let request = ExecutionRequest { id, correlation_id, flow, vars: options.vars };
         let engine = self.clone();
         tokio::spawn(async move {
@@ -188,12 +309,12 @@ impl Engine {
                 permit = slot => permit.ok(),
                 () = control.cancelled() => None,
             };
-            if let Err(e) = engine.inner.store.record_state(id, ExecutionState::Running).await {
+            if let Err(e) = engine.inner.store.record_state(id, ExecutionState::Running, fence).await {
                 tracing::error!(execution_id = %id, error = %e, "history");
             }
             let report = Arc::new(engine.inner.runtime.run(request, control).await);
             drop(permit);
-            if let Err(e) = engine.inner.store.record_finished(&report).await {
+            if let Err(e) = engine.inner.store.record_finished(&report, fence).await {
                 tracing::error!(execution_id = %id, error = %e, "history: could not record the outcome");
             }
             {
@@ -313,5 +434,26 @@ impl Engine {
 
     fn lock_live(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Live>> {
         self.inner.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The named connection a node's params name, unless it is a template (known at run time only).
+fn connection_name(node: &FlowNode) -> Option<&str> {
+    node.params.get("connection").and_then(|v| v.as_str()).filter(|name| !name.contains("{{"))
+}
+
+/// A node that cannot be built, as a problem naming the node and, where known, the param.
+fn build_problem(node: &str, error: BuildError) -> Problem {
+    let (kind, field) = match &error {
+        BuildError::Template(t) => (ProblemKind::InvalidTemplate, Some(t.param.clone())),
+        BuildError::Node(e) => match &e.code_param {
+            Some(pointer) => (ProblemKind::InvalidExpression, Some(pointer.clone())),
+            None => (ProblemKind::InvalidParams, None),
+        },
+    };
+    let problem = Problem::new(kind, format!("node `{node}`: {error}")).node(node);
+    match field {
+        Some(field) => problem.field(&field),
+        None => problem,
     }
 }

@@ -2,6 +2,7 @@
 //! pause, resume, cancel, subscribe, and the execution history. A Tauri command or an HTTP
 //! handler is a one-line call into [`Engine`].
 
+pub mod coalesce;
 mod config;
 mod engine;
 

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::RecordSchema;
+use crate::{ConnectionKind, RecordSchema};
 
 /// Palette category of a node type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
@@ -117,6 +117,12 @@ pub trait NodeSpec: Send + Sync {
     fn referenced_fields(&self, _params: &serde_json::Value) -> Vec<FieldRef> {
         Vec::new()
     }
+
+    /// The kind of named connection the node's `connection` param names, for node types that
+    /// talk to an external system.
+    fn connection_kind(&self) -> Option<ConnectionKind> {
+        None
+    }
 }
 
 /// A node type's params schema is itself invalid: a defect in that node type.
@@ -169,6 +175,11 @@ impl Catalog {
 
     pub(crate) fn entry(&self, node_type: &str) -> Option<&Entry> {
         self.entries.get(node_type)
+    }
+
+    /// The kind of named connection a node type's `connection` param names.
+    pub fn connection_kind(&self, node_type: &str) -> Option<ConnectionKind> {
+        self.entries.get(node_type).and_then(|e| e.spec.connection_kind())
     }
 
     pub fn types(&self) -> impl Iterator<Item = &str> {

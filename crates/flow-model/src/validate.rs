@@ -8,7 +8,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::{Catalog, Endpoint, Flow, RecordSchema};
+use crate::{Catalog, ConnectionKind, Endpoint, Flow, RecordSchema};
 
 /// What kind of problem was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -26,6 +26,12 @@ pub enum ProblemKind {
     MissingField,
     IncompatibleType,
     UnknownConnection,
+    /// A Rhai expression or script that does not compile.
+    InvalidExpression,
+    /// A template (`{{ ... }}`) that does not parse or names something undefined.
+    InvalidTemplate,
+    /// A named connection whose system does not answer (found by the pre-run check).
+    ConnectionUnreachable,
 }
 
 /// A fix the editor can apply with one click.
@@ -37,6 +43,10 @@ pub enum Suggestion {
     ReplaceField { node: String, param: String, from: String, to: String },
     /// Insert a Field Mapper on the edge that renames `rename_from` to `rename_to`.
     InsertFieldMapper { from: Endpoint, to: Endpoint, rename_from: String, rename_to: String },
+    /// Create the named connection a node uses (the editor opens the connections dialog).
+    CreateConnection { name: String, connection_kind: ConnectionKind },
+    /// Fix the named connection a node uses (the editor opens the connections dialog on it).
+    EditConnection { name: String },
 }
 
 /// One problem in a flow.
@@ -70,6 +80,10 @@ impl Problem {
     }
     pub fn field(mut self, field: &str) -> Self {
         self.field = Some(field.to_owned());
+        self
+    }
+    pub fn suggest(mut self, suggestion: Suggestion) -> Self {
+        self.suggestions.push(suggestion);
         self
     }
 }

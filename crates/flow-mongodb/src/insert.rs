@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use flow_model::{Batch, Category, NodeDescriptor, NodeSpec, PortSpec};
+use flow_model::{Batch, Category, ConnectionKind, NodeDescriptor, NodeSpec, PortSpec};
 use flow_runtime::{BuildContext, Emitter, NodeError, NodeType, Operator};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Bson, Document};
@@ -40,6 +40,10 @@ struct Params {
 pub(crate) struct Insert;
 
 impl NodeSpec for Insert {
+    fn connection_kind(&self) -> Option<ConnectionKind> {
+        Some(ConnectionKind::Mongodb)
+    }
+
     fn descriptor(&self) -> NodeDescriptor {
         NodeDescriptor {
             node_type: "mongodb_insert".into(),

@@ -3,7 +3,7 @@
 //! lost connection the retried call re-opens the query past the documents already taken.
 
 use async_trait::async_trait;
-use flow_model::{Category, NodeDescriptor, NodeSpec, PortSpec, Record};
+use flow_model::{Category, ConnectionKind, NodeDescriptor, NodeSpec, PortSpec, Record};
 use flow_runtime::{BuildContext, Emitter, NodeError, NodeType, Operator};
 use futures::TryStreamExt;
 use mongodb::Cursor;
@@ -66,6 +66,10 @@ pub(crate) struct Find;
 pub(crate) struct Aggregate;
 
 impl NodeSpec for Find {
+    fn connection_kind(&self) -> Option<ConnectionKind> {
+        Some(ConnectionKind::Mongodb)
+    }
+
     fn descriptor(&self) -> NodeDescriptor {
         NodeDescriptor {
             node_type: "mongodb_find".into(),
@@ -102,6 +106,10 @@ impl NodeType for Find {
 }
 
 impl NodeSpec for Aggregate {
+    fn connection_kind(&self) -> Option<ConnectionKind> {
+        Some(ConnectionKind::Mongodb)
+    }
+
     fn descriptor(&self) -> NodeDescriptor {
         NodeDescriptor {
             node_type: "mongodb_aggregate".into(),

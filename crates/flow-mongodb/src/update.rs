@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use flow_model::{Batch, Category, NodeDescriptor, NodeSpec, PortSpec};
+use flow_model::{Batch, Category, ConnectionKind, NodeDescriptor, NodeSpec, PortSpec};
 use flow_runtime::{BuildContext, Emitter, NodeError, NodeType, Operator};
 use futures::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
@@ -60,6 +60,10 @@ fn default_max_undo() -> usize {
 pub(crate) struct Update;
 
 impl NodeSpec for Update {
+    fn connection_kind(&self) -> Option<ConnectionKind> {
+        Some(ConnectionKind::Mongodb)
+    }
+
     fn descriptor(&self) -> NodeDescriptor {
         NodeDescriptor {
             node_type: "mongodb_update".into(),

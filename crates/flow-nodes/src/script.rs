@@ -48,12 +48,12 @@ impl Sandbox {
 
     /// Compiles a single expression (no statements) from param `param` (e.g. `expression`).
     pub(crate) fn compile_expression(&self, param: &str, source: &str) -> Result<AST, NodeError> {
-        self.engine.compile_expression(source).map_err(|e| NodeError::params(format!("params.{param}: {e}")))
+        self.engine.compile_expression(source).map_err(|e| compile_error(param, &e))
     }
 
     /// Compiles a whole script from param `param`.
     pub(crate) fn compile_script(&self, param: &str, source: &str) -> Result<AST, NodeError> {
-        self.engine.compile(source).map_err(|e| NodeError::params(format!("params.{param}: {e}")))
+        self.engine.compile(source).map_err(|e| compile_error(param, &e))
     }
 
     /// Runs `ast` against `scope`; the error is a message fit for a record error.
@@ -67,6 +67,15 @@ impl Sandbox {
             other => other.to_string(),
         })
     }
+}
+
+/// A source in param `param` (dotted, `operations[2].expression`) that does not compile; Rhai's
+/// message ends with the line and position.
+fn compile_error(param: &str, e: &rhai::ParseError) -> NodeError {
+    let pointer: String = std::iter::once('/')
+        .chain(param.chars().filter(|c| *c != ']').map(|c| if c == '[' || c == '.' { '/' } else { c }))
+        .collect();
+    NodeError::code(pointer, format!("params.{param}: {e}"))
 }
 
 /// An expression over a record's fields, compiled once: every field the expression names is a
@@ -264,6 +273,8 @@ mod tests {
     fn compile_errors_name_the_param() {
         let sandbox = Sandbox::new(1000);
         let err = sandbox.compile_expression("expression", "a >").expect_err("invalid");
+        let nested = sandbox.compile_expression("operations[2].expression", "(").expect_err("invalid");
+        assert_eq!(nested.code_param.as_deref(), Some("/operations/2/expression"));
         assert_eq!(err.kind, flow_runtime::ErrorKind::Params);
         assert!(err.message.starts_with("params.expression: "), "{}", err.message);
     }

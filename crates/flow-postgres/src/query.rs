@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use compact_str::CompactString;
-use flow_model::{Category, NodeDescriptor, NodeSpec, PortSpec, Record, RecordSchema, Value};
+use flow_model::{Category, ConnectionKind, NodeDescriptor, NodeSpec, PortSpec, Record, RecordSchema, Value};
 use flow_runtime::{BuildContext, Emitter, NodeError, NodeType, Operator};
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -43,6 +43,10 @@ struct Params {
 pub(crate) struct PostgresQuery;
 
 impl NodeSpec for PostgresQuery {
+    fn connection_kind(&self) -> Option<ConnectionKind> {
+        Some(ConnectionKind::Postgres)
+    }
+
     fn descriptor(&self) -> NodeDescriptor {
         NodeDescriptor {
             node_type: "postgres_query".into(),

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use compact_str::CompactString;
-use flow_model::{Batch, Category, FieldRef, NodeDescriptor, NodeSpec, PortSpec, Record, Value};
+use flow_model::{Batch, Category, ConnectionKind, FieldRef, NodeDescriptor, NodeSpec, PortSpec, Record, Value};
 use flow_runtime::{BuildContext, Emitter, NodeError, NodeType, Operator};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -184,6 +184,10 @@ fn field_refs(fields: &[String], param: &str) -> impl Iterator<Item = FieldRef> 
 pub(crate) struct PostgresInsert;
 
 impl NodeSpec for PostgresInsert {
+    fn connection_kind(&self) -> Option<ConnectionKind> {
+        Some(ConnectionKind::Postgres)
+    }
+
     fn descriptor(&self) -> NodeDescriptor {
         descriptor(
             "postgres_insert",
@@ -211,6 +215,10 @@ impl NodeType for PostgresInsert {
 pub(crate) struct PostgresUpsert;
 
 impl NodeSpec for PostgresUpsert {
+    fn connection_kind(&self) -> Option<ConnectionKind> {
+        Some(ConnectionKind::Postgres)
+    }
+
     fn descriptor(&self) -> NodeDescriptor {
         descriptor(
             "postgres_upsert",
@@ -241,6 +249,10 @@ impl NodeType for PostgresUpsert {
 pub(crate) struct PostgresUpdate;
 
 impl NodeSpec for PostgresUpdate {
+    fn connection_kind(&self) -> Option<ConnectionKind> {
+        Some(ConnectionKind::Postgres)
+    }
+
     fn descriptor(&self) -> NodeDescriptor {
         descriptor(
             "postgres_update",

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use flow_model::{Flow, RecordSchema};
 
-use crate::{Resources, Runtime, Templates};
+use crate::{Resources, Runtime};
 
 /// How long discovery may take per node; an unreachable system just leaves the schema unknown.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -19,9 +19,7 @@ impl Runtime {
         flow: &Flow,
         vars: &BTreeMap<String, serde_json::Value>,
     ) -> HashMap<String, RecordSchema> {
-        let mut all_vars = flow.variables.clone();
-        all_vars.extend(vars.clone());
-        let templates = Arc::new(Templates::new(all_vars, "describe", "describe", &flow.name));
+        let templates = Arc::new(self.templates(flow, vars, "describe", "describe"));
         let execution_resources = Arc::new(Resources::default());
         let lookups = flow.nodes.iter().filter_map(|node| {
             let ty = self.types().get(&node.node_type)?;

@@ -30,11 +30,19 @@ pub enum ErrorKind {
 pub struct NodeError {
     pub kind: ErrorKind,
     pub message: String,
+    /// On a `Params` error in user code (an expression or script that does not compile), the
+    /// param's JSON pointer (`/operations/2/expression`): validation reports it as such.
+    #[serde(skip)]
+    pub code_param: Option<String>,
 }
 
 impl NodeError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self { kind, message: message.into(), code_param: None }
+    }
+    /// User code in param `pointer` does not compile.
+    pub fn code(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { code_param: Some(pointer.into()), ..Self::params(message) }
     }
     pub fn params(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Params, message)

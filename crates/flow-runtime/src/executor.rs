@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use flow_model::{Batch, Category, Flow, OnError, Record};
+use flow_model::{Batch, Category, Flow, FlowNode, OnError, Record};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,7 @@ use tracing::Instrument;
 use ts_rs::TS;
 use uuid::Uuid;
 
+use crate::dry_build::BuildError;
 use crate::operator::Emitter;
 use crate::{
     Breakers, BuildContext, ConnectionSource, Counters, ErrorKind, Event, EventBus, EventKind,
@@ -778,22 +779,12 @@ impl Runtime {
         request: &ExecutionRequest,
     ) -> Result<Vec<Box<dyn Operator>>, (usize, NodeError)> {
         let flow = &request.flow;
-        let mut vars = flow.variables.clone();
-        vars.extend(request.vars.clone());
-        let templates =
-            Arc::new(Templates::new(vars, &request.id.to_string(), &request.correlation_id, &flow.name));
+        let templates = Arc::new(self.templates(flow, &request.vars, &request.id.to_string(), &request.correlation_id));
         let execution_resources = Arc::new(Resources::default());
         flow.nodes
             .iter()
             .enumerate()
             .map(|(idx, node)| {
-                let ty = self
-                    .types
-                    .get(&node.node_type)
-                    .ok_or_else(|| NodeError::params(format!("unknown node type `{}`", node.node_type)));
-                let params = templates
-                    .render_params(&serde_json::Value::Object(node.params.clone()))
-                    .map_err(|e| NodeError::params(e.to_string()));
                 let bctx = self.build_context(
                     &node.id,
                     request.id,
@@ -801,9 +792,32 @@ impl Runtime {
                     &execution_resources,
                     &templates,
                 );
-                ty.and_then(|ty| ty.build(params?, &bctx)).map_err(|e| (idx, e))
+                self.build_node(node, &bctx).map_err(|e| (idx, NodeError::from(e)))
             })
             .collect()
+    }
+
+    /// The templates of an execution: the flow's variables overridden by the run's.
+    pub(crate) fn templates(
+        &self,
+        flow: &Flow,
+        vars: &BTreeMap<String, serde_json::Value>,
+        execution_id: &str,
+        correlation_id: &str,
+    ) -> Templates {
+        let mut all = flow.variables.clone();
+        all.extend(vars.clone());
+        Templates::new(all, execution_id, correlation_id, &flow.name)
+    }
+
+    /// Renders one node's templates and builds its operator.
+    pub(crate) fn build_node(&self, node: &FlowNode, ctx: &BuildContext) -> Result<Box<dyn Operator>, BuildError> {
+        let ty = self
+            .types
+            .get(&node.node_type)
+            .ok_or_else(|| NodeError::params(format!("unknown node type `{}`", node.node_type)))?;
+        let params = ctx.templates.render_params(&serde_json::Value::Object(node.params.clone()))?;
+        Ok(ty.build(params, ctx)?)
     }
 
     async fn run_tasks(&self, flow: &Flow, sh: &Arc<Shared>, ops: &mut [Option<Box<dyn Operator>>]) {

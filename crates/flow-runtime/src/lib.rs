@@ -5,6 +5,7 @@
 
 mod breaker;
 mod describe;
+mod dry_build;
 mod error;
 mod events;
 mod executor;
@@ -15,6 +16,7 @@ mod state;
 mod template;
 
 pub use breaker::{BreakerConfig, BreakerOpen, BreakerState, Breakers, CircuitBreaker};
+pub use dry_build::BuildError;
 pub use error::{ErrorKind, NodeError};
 pub use events::{Counters, Event, EventBus, EventKind, Subscription};
 pub use executor::{

@@ -1,12 +1,10 @@
-//! Conversions between Rust values and their stored form: enums as their serde snake_case names,
-//! timestamps as fixed-width RFC 3339 UTC text (text order is time order, and nanoseconds survive
-//! the round trip), uuids as hyphenated text, unsigned counters as SQLite's signed integers.
-//! Errors here do not know the database file; `CodecError::at` adds it.
+//! Conversions between Rust values and their stored form. Both backends: enums as their serde
+//! snake_case names, unsigned counters as signed 64-bit integers. SQLite only: timestamps as
+//! fixed-width RFC 3339 UTC text (text order is time order, and nanoseconds survive the round
+//! trip), uuids as hyphenated lower-case text (text order is uuid order).
+//! Errors here do not know the database; `CodecError::at` adds it.
 
-use std::path::Path;
-
-use chrono::{DateTime, SecondsFormat, Utc};
-use flow_model::Record;
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -21,17 +19,25 @@ pub(crate) enum CodecError {
 }
 
 impl CodecError {
-    pub(crate) fn at(self, file: &Path) -> StoreError {
-        let file = file.to_path_buf();
+    pub(crate) fn at(self, database: &str) -> StoreError {
+        let database = database.to_owned();
         match self {
-            Self::Unstorable { what, reason } => StoreError::Unstorable { file, what, reason },
-            Self::Corrupt { column, value, reason } => StoreError::Corrupt { file, column, value, reason },
+            Self::Unstorable { what, reason } => StoreError::Unstorable { database, what, reason },
+            Self::Corrupt { column, value, reason } => {
+                StoreError::Corrupt { database, column, value, reason }
+            }
         }
     }
 
     fn corrupt(column: &'static str, value: impl ToString, reason: impl ToString) -> Self {
         Self::Corrupt { column, value: value.to_string(), reason: reason.to_string() }
     }
+}
+
+/// The current time as both backends store it: PostgreSQL keeps microseconds, so a value returned
+/// at creation equals the one read back later.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }
 
 pub(crate) fn time_text(t: DateTime<Utc>) -> String {
@@ -79,11 +85,11 @@ pub(crate) fn parse_uuid(column: &'static str, text: &str) -> Result<Uuid, Codec
     Uuid::parse_str(text).map_err(|e| CodecError::corrupt(column, text, e))
 }
 
-/// An unsigned number as a SQLite integer, which is signed.
+/// An unsigned number as a database integer, which is signed.
 pub(crate) fn int<T: Copy + ToString + TryInto<i64>>(what: &str, n: T) -> Result<i64, CodecError> {
     n.try_into().map_err(|_| CodecError::Unstorable {
         what: format!("{what} {}", n.to_string()),
-        reason: "it exceeds the largest SQLite integer".to_owned(),
+        reason: "it exceeds the largest storable integer (i64)".to_owned(),
     })
 }
 
@@ -92,13 +98,14 @@ pub(crate) fn parse_int<T: TryFrom<i64>>(column: &'static str, n: i64) -> Result
     T::try_from(n).map_err(|_| CodecError::corrupt(column, n, "out of range"))
 }
 
-pub(crate) fn record_text(record: &Record) -> Result<String, CodecError> {
-    serde_json::to_string(record)
-        .map_err(|e| CodecError::Unstorable { what: "sample record".to_owned(), reason: e.to_string() })
+/// JSON text of a value the schema stores as JSON (records, options, variables).
+pub(crate) fn json_text<T: Serialize>(what: &str, value: &T) -> Result<String, CodecError> {
+    serde_json::to_string(value)
+        .map_err(|e| CodecError::Unstorable { what: what.to_owned(), reason: e.to_string() })
 }
 
-pub(crate) fn parse_record(text: &str) -> Result<Record, CodecError> {
-    serde_json::from_str(text).map_err(|e| CodecError::corrupt("node_samples.record", text, e))
+pub(crate) fn parse_json<T: DeserializeOwned>(column: &'static str, text: &str) -> Result<T, CodecError> {
+    serde_json::from_str(text).map_err(|e| CodecError::corrupt(column, text, e))
 }
 
 #[cfg(test)]

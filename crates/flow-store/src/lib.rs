@@ -1,34 +1,50 @@
-//! The engine's embedded SQLite store: the execution history (every execution's state while it
-//! runs and, once finished, its outcome per node: state, attempts, counters, errors, sink outcome
-//! and data preview) and the named connections. The schema lives in numbered migrations under `migrations/`, applied when
-//! the database is opened.
+//! The engine's store: the execution history (every execution's state while it runs and, once
+//! finished, its outcome per node: state, attempts, counters, errors, sink outcome and data
+//! preview), the named connections, and the server's records (users, stored flows, schedules,
+//! per-minute metrics).
+//!
+//! One [`Store`] type, two backends with the same behaviour (the conformance tests run every
+//! behaviour against both):
+//! - SQLite ([`Store::open`], [`Store::in_memory`]): the desktop app and the CLI; numbered
+//!   migrations under `migrations/`, applied under a file lock when the database is opened.
+//!   Times and uuids are text, nanoseconds kept.
+//! - PostgreSQL ([`Store::connect_postgres`]): the server and its workers, sharing one database;
+//!   migrations under `migrations_pg/`, applied under sqlx's advisory lock, so servers starting
+//!   together migrate once. Native types (uuid, timestamptz, bigint, json); times keep
+//!   microseconds, PostgreSQL's precision.
+//!
+//! Decisions the callers rely on:
+//! - Executions list newest first by id. Ids are UUID v7, so this is start order; it lets one
+//!   index per filter (`(owner, id)`, `(flow_id, id)`, `(state, id)`, `(flow, id)`) serve filter,
+//!   order and keyset page (`ListQuery::before`) at once, and offset and keyset pages agree.
+//! - `record_started` is idempotent: the server inserts the queued row, the worker's engine
+//!   records it again.
+//! - A user's flows and schedules are deleted with the user, a flow's schedules with the flow;
+//!   executions are history and stay, naming the owner and flow they had (no foreign keys, also
+//!   so a worker can record an execution whose flow was deleted while it ran).
+//! - Metrics: `record_finished` adds the execution to its flow's row of the minute it finished
+//!   in, in the same transaction; an execution whose report is recorded again is not counted
+//!   again. Executions failed by [`Store::mark_interrupted`] are not counted (no report).
 
 mod codec;
-mod connections;
 mod error;
-mod rows;
+mod postgres;
+mod report;
+mod sqlite;
 mod types;
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use flow_model::{Connection, Flow};
 use flow_runtime::{ExecutionReport, ExecutionState};
-use sqlx::migrate::Migrator;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use crate::codec::{CodecError, enum_text, int, parse_record, record_text, time_text};
-use crate::rows::{EXECUTION_COLUMNS, ExecutionRow, NODE_COLUMNS, NodeRow, SampleRow};
-
 pub use error::StoreError;
-pub use types::{ExecutionDetail, ExecutionSummary, ListQuery};
-
-static MIGRATOR: Migrator = sqlx::migrate!();
+pub use types::{
+    ExecutionDetail, ExecutionSummary, ListQuery, MinuteRollup, NewExecution, NewSchedule, Role, Schedule,
+    ScheduleUpdate, StoredFlow, StoredFlowSummary, User,
+};
 
 /// The error written on executions that were still going when the engine stopped.
 const INTERRUPTED: &str = "interrupted: the engine stopped while this execution ran";
@@ -37,314 +53,245 @@ const INTERRUPTED: &str = "interrupted: the engine stopped while this execution 
 const UNFINISHED: [ExecutionState; 3] =
     [ExecutionState::Queued, ExecutionState::Running, ExecutionState::Paused];
 
-/// The execution history; cheap to clone (a connection pool).
+/// How a PostgreSQL store connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// Connections in the pool (default 10).
+    pub max_connections: u32,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self { max_connections: 10 }
+    }
+}
+
+/// The store; cheap to clone (a connection pool).
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    /// Named in every error.
-    file: Arc<Path>,
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+/// Calls the backend's method of the same name.
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match &$self.backend {
+            Backend::Sqlite(db) => db.$method($($arg),*).await,
+            Backend::Postgres(db) => db.$method($($arg),*).await,
+        }
+    };
 }
 
 impl Store {
-    /// Opens (creating the file and parent directories) and migrates the database at `path`.
+    /// Opens (creating the file and parent directories) and migrates the SQLite database at
+    /// `path`. Safe when several processes open a new database at the same moment (CLI runs from
+    /// cron, the desktop app, a worker): sqlx's SQLite migrator takes no lock of its own, so
+    /// opening and migrating happen under an exclusive lock on `<file>.lock` beside the database.
+    /// Migrations already applied are skipped, and a database busy with another process's writes
+    /// is waited for (busy timeout), so each migration runs exactly once.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| StoreError::CreateDir { file: path.to_path_buf(), source })?;
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            // Readers (the UI listing executions) do not block the writer, nor it them.
-            .journal_mode(SqliteJournalMode::Wal)
-            // With WAL, NORMAL loses at most the last commits on power loss, never consistency.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open { file: path.to_path_buf(), source })?;
-        Self::migrated(pool, path).await
+        Ok(Store { backend: Backend::Sqlite(sqlite::SqliteStore::open(path).await?) })
     }
 
-    /// A private in-memory database (tests, benchmarks).
+    /// A private in-memory SQLite database (tests, benchmarks).
     pub async fn in_memory() -> Result<Store, StoreError> {
-        let file = Path::new(":memory:");
-        // Each connection to `:memory:` is a database of its own: keep exactly one, forever.
-        let pool = SqlitePoolOptions::new()
-            .min_connections(1)
-            .max_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(SqliteConnectOptions::new().in_memory(true))
-            .await
-            .map_err(|source| StoreError::Open { file: file.to_path_buf(), source })?;
-        Self::migrated(pool, file).await
+        Ok(Store { backend: Backend::Sqlite(sqlite::SqliteStore::in_memory().await?) })
     }
 
-    async fn migrated(pool: SqlitePool, file: &Path) -> Result<Store, StoreError> {
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate { file: file.to_path_buf(), source })?;
-        Ok(Store { pool, file: file.into() })
+    /// Connects to PostgreSQL at `url` (pool of 10) and migrates its schema; see
+    /// [`Store::connect_postgres_with`].
+    pub async fn connect_postgres(url: &str) -> Result<Store, StoreError> {
+        Self::connect_postgres_with(url, &PostgresOptions::default()).await
     }
 
-    /// An execution was queued/started: insert its row (state as given, usually Queued or Running).
-    pub async fn record_started(
-        &self,
-        id: Uuid,
-        correlation_id: &str,
-        flow: &str,
-        state: ExecutionState,
-        started_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO executions (id, correlation_id, flow, state, started_at) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(id.to_string())
-        .bind(correlation_id)
-        .bind(flow)
-        .bind(self.located(enum_text("execution state", &state))?)
-        .bind(time_text(started_at))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.query_error(e))?;
-        Ok(())
+    /// Connects to PostgreSQL at `url` and migrates its schema (in the first schema of the
+    /// connection's `search_path`). Concurrent callers migrate once: the migrator holds an
+    /// advisory lock. Errors name the URL with its password redacted.
+    pub async fn connect_postgres_with(url: &str, options: &PostgresOptions) -> Result<Store, StoreError> {
+        Ok(Store { backend: Backend::Postgres(postgres::PgStore::connect(url, options).await?) })
     }
 
-    /// Updates the execution's state (e.g. Queued -> Running, Running <-> Paused).
-    pub async fn record_state(&self, id: Uuid, state: ExecutionState) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE executions SET state = ? WHERE id = ?")
-            .bind(self.located(enum_text("execution state", &state))?)
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.query_error(e))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound { file: self.file.to_path_buf(), id });
-        }
-        Ok(())
+    /// An execution was queued or started: inserts its row, or, if it exists (the server
+    /// queued it, a worker starts it), sets its state and fills owner and flow id where they
+    /// are empty; its start time and correlation id stay.
+    pub async fn record_started(&self, execution: &NewExecution) -> Result<(), StoreError> {
+        dispatch!(self.record_started(execution))
+    }
+
+    /// Updates the execution's state (e.g. Queued -> Running, Running <-> Paused). With a
+    /// `fence` (the server's delivery token), a write older than the row's token is ignored: a
+    /// worker whose job was reclaimed cannot overwrite the record of the run that replaced it.
+    pub async fn record_state(&self, id: Uuid, state: ExecutionState, fence: Option<u64>) -> Result<(), StoreError> {
+        dispatch!(self.record_state(id, state, fence))
+    }
+
+    /// Ends an execution that could not start (a queued run whose flow was deleted or became
+    /// invalid, or that could not be queued), with the reason.
+    pub async fn record_failed(&self, id: Uuid, error: &str) -> Result<(), StoreError> {
+        dispatch!(self.record_failed(id, error))
+    }
+
+    /// Whether the database answers (health checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self.ping())
     }
 
     /// Writes the final outcome in one transaction: execution row (state, error, finished_at), one
-    /// row per node (state, attempts, started/finished, counters, error, error_kind, sink outcome)
-    /// and the node's sample records (data preview, in order).
+    /// row per node (state, attempts, started/finished, counters, error, error_kind, sink outcome),
+    /// the node's sample records (data preview, in order) and the execution's share of its
+    /// minute's metrics.
     ///
     /// Without a `record_started` before, the execution row is created from the report; with one,
     /// its `started_at` (the time it was queued) is kept. Recording again replaces the nodes.
-    pub async fn record_finished(&self, report: &ExecutionReport) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.query_error(e))?;
-        self.write_report(&mut tx, report).await?;
-        tx.commit().await.map_err(|e| self.query_error(e))
-    }
-
-    async fn write_report(
-        &self,
-        conn: &mut SqliteConnection,
-        report: &ExecutionReport,
-    ) -> Result<(), StoreError> {
-        let id = report.id.to_string();
-        let records_out =
-            report.nodes.iter().try_fold(0u64, |sum, n| sum.checked_add(n.counters.records_out)).ok_or_else(
-                || StoreError::Unstorable {
-                    file: self.file.to_path_buf(),
-                    what: "the execution's records_out".to_owned(),
-                    reason: "the sum over its nodes overflows".to_owned(),
-                },
-            )?;
-        sqlx::query(
-            "INSERT INTO executions \
-                 (id, correlation_id, flow, state, error, started_at, finished_at, records_out) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, error = excluded.error, \
-                 finished_at = excluded.finished_at, records_out = excluded.records_out",
-        )
-        .bind(&id)
-        .bind(&report.correlation_id)
-        .bind(&report.flow)
-        .bind(self.located(enum_text("execution state", &report.state))?)
-        .bind(&report.error)
-        .bind(time_text(report.started_at))
-        .bind(time_text(report.finished_at))
-        .bind(self.located(int("execution records_out", records_out))?)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| self.query_error(e))?;
-
-        // Samples go with their nodes (ON DELETE CASCADE).
-        sqlx::query("DELETE FROM node_runs WHERE execution_id = ?")
-            .bind(&id)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| self.query_error(e))?;
-
-        // Multi-row inserts: one statement per chunk instead of one per row keeps recording a
-        // thousand-node execution cheap (each statement is a round trip to SQLite's worker thread).
-        struct NodeValues<'a> {
-            seq: i64,
-            node: &'a flow_runtime::NodeReport,
-            state: String,
-            records_in: i64,
-            records_out: i64,
-            errors: i64,
-            error_kind: Option<String>,
-            sink: Option<String>,
-        }
-        let mut nodes = Vec::with_capacity(report.nodes.len());
-        let mut samples = Vec::new();
-        for (seq, node) in report.nodes.iter().enumerate() {
-            let seq = self.located(int("node position", seq))?;
-            let what = |field: &str| format!("node {} {field}", node.node_id);
-            nodes.push(NodeValues {
-                seq,
-                node,
-                state: self.located(enum_text(&what("state"), &node.state))?,
-                records_in: self.located(int(&what("records_in"), node.counters.records_in))?,
-                records_out: self.located(int(&what("records_out"), node.counters.records_out))?,
-                errors: self.located(int(&what("errors"), node.counters.errors))?,
-                error_kind: self
-                    .located(node.error_kind.map(|k| enum_text(&what("error_kind"), &k)).transpose())?,
-                sink: self.located(node.sink.map(|s| enum_text(&what("sink"), &s)).transpose())?,
-            });
-            for (sample_seq, record) in node.sample.iter().enumerate() {
-                samples.push((
-                    seq,
-                    self.located(int("sample position", sample_seq))?,
-                    self.located(record_text(record))?,
-                ));
-            }
-        }
-        // SQLite allows 32,766 bound values per statement.
-        for chunk in nodes.chunks(1000) {
-            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO node_runs (execution_id, seq, node_id, node_type, state, attempts, \
-                 started_at, finished_at, records_in, records_out, errors, error, error_kind, sink) ",
-            );
-            insert.push_values(chunk, |mut row, v| {
-                row.push_bind(&id)
-                    .push_bind(v.seq)
-                    .push_bind(&v.node.node_id)
-                    .push_bind(&v.node.node_type)
-                    .push_bind(&v.state)
-                    .push_bind(i64::from(v.node.attempts))
-                    .push_bind(v.node.started_at.map(time_text))
-                    .push_bind(v.node.finished_at.map(time_text))
-                    .push_bind(v.records_in)
-                    .push_bind(v.records_out)
-                    .push_bind(v.errors)
-                    .push_bind(&v.node.error)
-                    .push_bind(&v.error_kind)
-                    .push_bind(&v.sink);
-            });
-            insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
-        }
-        for chunk in samples.chunks(5000) {
-            let mut insert: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO node_samples (execution_id, node_seq, seq, record) ");
-            insert.push_values(chunk, |mut row, (node_seq, seq, record)| {
-                row.push_bind(&id).push_bind(*node_seq).push_bind(*seq).push_bind(record);
-            });
-            insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
-        }
-        Ok(())
+    /// `fence` as for [`Store::record_state`]: a superseded report is not written.
+    pub async fn record_finished(&self, report: &ExecutionReport, fence: Option<u64>) -> Result<(), StoreError> {
+        dispatch!(self.record_finished(report, fence))
     }
 
     /// Executions left Queued/Running/Paused by a process that died: mark them Failed with error
     /// "interrupted: the engine stopped while this execution ran"; returns how many.
     ///
+    /// Only for a store one process owns (desktop, CLI) at its start: on a store shared by a
+    /// server and its workers, other processes' executions are still running. There the queue
+    /// reclaims the jobs of dead workers instead.
+    ///
     /// Their `finished_at` stays empty: when the engine stopped is not known.
     pub async fn mark_interrupted(&self) -> Result<u64, StoreError> {
-        let mut query = QueryBuilder::<Sqlite>::new("UPDATE executions SET state = ");
-        query.push_bind(self.located(enum_text("execution state", &ExecutionState::Failed))?);
-        query.push(", error = ").push_bind(INTERRUPTED).push(" WHERE state IN (");
-        let mut states = query.separated(", ");
-        for state in UNFINISHED {
-            states.push_bind(self.located(enum_text("execution state", &state))?);
-        }
-        query.push(")");
-        let done = query.build().execute(&self.pool).await.map_err(|e| self.query_error(e))?;
-        Ok(done.rows_affected())
+        dispatch!(self.mark_interrupted())
     }
 
-    /// Newest first.
+    /// Newest first (by id); see [`ListQuery`].
     pub async fn list(&self, query: &ListQuery) -> Result<Vec<ExecutionSummary>, StoreError> {
-        let mut sql =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE 1 = 1"));
-        if let Some(flow) = &query.flow {
-            sql.push(" AND flow = ").push_bind(flow.clone());
-        }
-        if let Some(state) = &query.state {
-            sql.push(" AND state = ").push_bind(self.located(enum_text("execution state", state))?);
-        }
-        let limit = query.limit.unwrap_or(types::DEFAULT_LIMIT).min(types::MAX_LIMIT);
-        // rowid breaks ties between executions started in the same instant: later insert first.
-        sql.push(" ORDER BY started_at DESC, rowid DESC LIMIT ")
-            .push_bind(i64::from(limit))
-            .push(" OFFSET ")
-            .push_bind(i64::from(query.offset.unwrap_or(0)));
-        let rows: Vec<ExecutionRow> =
-            sql.build_query_as().fetch_all(&self.pool).await.map_err(|e| self.query_error(e))?;
-        rows.into_iter().map(|r| self.located(r.into_summary())).collect()
+        dispatch!(self.list(query))
     }
 
     /// One execution with its nodes and samples, or None.
     pub async fn get(&self, id: Uuid) -> Result<Option<ExecutionDetail>, StoreError> {
-        let id_text = id.to_string();
-        // One read transaction: a concurrent record_finished is seen entirely or not at all.
-        let mut tx = self.pool.begin().await.map_err(|e| self.query_error(e))?;
-        let row: Option<ExecutionRow> =
-            sqlx::query_as(&format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?"))
-                .bind(&id_text)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.query_error(e))?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let node_rows: Vec<NodeRow> = sqlx::query_as(&format!(
-            "SELECT {NODE_COLUMNS} FROM node_runs WHERE execution_id = ? ORDER BY seq"
-        ))
-        .bind(&id_text)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| self.query_error(e))?;
-        let samples: Vec<SampleRow> = sqlx::query_as(
-            "SELECT node_seq, record FROM node_samples WHERE execution_id = ? \
-             ORDER BY node_seq, seq",
-        )
-        .bind(&id_text)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| self.query_error(e))?;
-        tx.commit().await.map_err(|e| self.query_error(e))?;
-
-        let seqs: Vec<i64> = node_rows.iter().map(|n| n.seq).collect();
-        let mut nodes =
-            node_rows.into_iter().map(|n| self.located(n.into_report())).collect::<Result<Vec<_>, _>>()?;
-        for sample in samples {
-            // The foreign key guarantees the node exists; seqs is sorted by the query.
-            let node = seqs.binary_search(&sample.node_seq).ok().and_then(|i| nodes.get_mut(i)).ok_or_else(
-                || StoreError::Corrupt {
-                    file: self.file.to_path_buf(),
-                    column: "node_samples.node_seq",
-                    value: sample.node_seq.to_string(),
-                    reason: "no such node".to_owned(),
-                },
-            )?;
-            node.sample.push(self.located(parse_record(&sample.record))?);
-        }
-        Ok(Some(ExecutionDetail { summary: self.located(row.into_summary())?, nodes }))
+        dispatch!(self.get(id))
     }
 
-    fn query_error(&self, source: sqlx::Error) -> StoreError {
-        StoreError::Query { file: self.file.to_path_buf(), source }
+    /// Every named connection, by name.
+    pub async fn list_connections(&self) -> Result<Vec<Connection>, StoreError> {
+        dispatch!(self.list_connections())
     }
 
-    /// Names this database in a conversion error.
-    fn located<T>(&self, value: Result<T, CodecError>) -> Result<T, StoreError> {
-        value.map_err(|e| e.at(&self.file))
+    /// Creates or replaces the connection of that name.
+    pub async fn save_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        dispatch!(self.save_connection(connection))
+    }
+
+    /// Deletes a connection; false when there was none of that name.
+    pub async fn delete_connection(&self, name: &str) -> Result<bool, StoreError> {
+        dispatch!(self.delete_connection(name))
+    }
+
+    /// Creates a user (id UUID v7); `UsernameTaken` if the name exists. The hash is the
+    /// caller's: the store never sees a password.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<User, StoreError> {
+        dispatch!(self.create_user(username, password_hash, role))
+    }
+
+    /// The user of that name (compared exactly), or None.
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        dispatch!(self.user_by_name(username))
+    }
+
+    /// The user with that id, or None.
+    pub async fn user(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        dispatch!(self.user(id))
+    }
+
+    /// Every user, by username.
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        dispatch!(self.list_users())
+    }
+
+    /// Deletes a user with their flows and schedules (their executions stay); false when there
+    /// was none of that name.
+    pub async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
+        dispatch!(self.delete_user(username))
+    }
+
+    /// Stores a flow at version 1; `MissingReference` if the owner does not exist.
+    pub async fn create_flow(&self, owner: Uuid, flow: &Flow) -> Result<StoredFlow, StoreError> {
+        dispatch!(self.create_flow(owner, flow))
+    }
+
+    /// The stored flow with that id, or None.
+    pub async fn flow(&self, id: Uuid) -> Result<Option<StoredFlow>, StoreError> {
+        dispatch!(self.flow(id))
+    }
+
+    /// Stored flows (all, or one owner's), by name.
+    pub async fn list_flows(&self, owner: Option<Uuid>) -> Result<Vec<StoredFlowSummary>, StoreError> {
+        dispatch!(self.list_flows(owner))
+    }
+
+    /// Replaces a stored flow if it is still at `expected_version`, which becomes one more.
+    /// Otherwise writes nothing: `VersionConflict` with the stored version, or `NotFound`.
+    pub async fn update_flow(
+        &self,
+        id: Uuid,
+        expected_version: i64,
+        flow: &Flow,
+    ) -> Result<StoredFlow, StoreError> {
+        dispatch!(self.update_flow(id, expected_version, flow))
+    }
+
+    /// Deletes a stored flow and its schedules; false when there was none.
+    pub async fn delete_flow(&self, id: Uuid) -> Result<bool, StoreError> {
+        dispatch!(self.delete_flow(id))
+    }
+
+    /// Stores a schedule; `MissingReference` if its owner or flow does not exist. The cron
+    /// expression and time zone are stored as given: checking them is the server's job.
+    pub async fn create_schedule(&self, schedule: &NewSchedule) -> Result<Schedule, StoreError> {
+        dispatch!(self.create_schedule(schedule))
+    }
+
+    /// The schedule with that id, or None.
+    pub async fn schedule(&self, id: Uuid) -> Result<Option<Schedule>, StoreError> {
+        dispatch!(self.schedule(id))
+    }
+
+    /// Schedules (all, or one owner's), oldest first.
+    pub async fn list_schedules(&self, owner: Option<Uuid>) -> Result<Vec<Schedule>, StoreError> {
+        dispatch!(self.list_schedules(owner))
+    }
+
+    /// Every enabled schedule, oldest first: what the scheduler runs.
+    pub async fn list_enabled_schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+        dispatch!(self.list_enabled_schedules())
+    }
+
+    /// Applies the fields `update` sets; None when there is no such schedule,
+    /// `MissingReference` if the new flow does not exist.
+    pub async fn update_schedule(
+        &self,
+        id: Uuid,
+        update: &ScheduleUpdate,
+    ) -> Result<Option<Schedule>, StoreError> {
+        dispatch!(self.update_schedule(id, update))
+    }
+
+    /// Deletes a schedule; false when there was none.
+    pub async fn delete_schedule(&self, id: Uuid) -> Result<bool, StoreError> {
+        dispatch!(self.delete_schedule(id))
+    }
+
+    /// Metrics rows whose minute starts at or after `since`, by minute then flow.
+    pub async fn metrics_minutes(&self, since: DateTime<Utc>) -> Result<Vec<MinuteRollup>, StoreError> {
+        dispatch!(self.metrics_minutes(since))
     }
 }

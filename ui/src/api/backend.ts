@@ -21,7 +21,13 @@ export interface ExampleFlow {
 /** The engine, as the UI sees it. Every method rejects with the engine's message (a string). */
 export interface Backend {
   catalog(): Promise<NodeDescriptor[]>;
+  /** The static checks only: fast enough to run on every edit. */
   validateFlow(flow: Flow): Promise<ValidationReport>;
+  /**
+   * The full pre-run check, with I/O: output schemas described by the databases, and whether
+   * each named connection the flow uses answers. Takes up to a few seconds.
+   */
+  checkFlow(flow: Flow): Promise<ValidationReport>;
   startExecution(flow: Flow, vars: Record<string, unknown>): Promise<string>;
   pauseExecution(id: string): Promise<void>;
   resumeExecution(id: string): Promise<void>;
@@ -35,6 +41,8 @@ export interface Backend {
   saveConnection(connection: Connection): Promise<void>;
   deleteConnection(name: string): Promise<void>;
   testConnection(connection: Connection): Promise<ConnectionTest>;
+  /** What the app did on its first start (e.g. connections it created); possibly empty. */
+  setupNotes(): Promise<string[]>;
   /** Subscribes once; events arrive in coalesced batches. */
   subscribeEvents(onEvents: (events: EngineEvent[]) => void): Promise<void>;
 }

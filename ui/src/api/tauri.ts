@@ -24,6 +24,9 @@ export class TauriBackend implements Backend {
   validateFlow(flow: Flow): Promise<ValidationReport> {
     return invoke('validate_flow', { flow });
   }
+  checkFlow(flow: Flow): Promise<ValidationReport> {
+    return invoke('check_flow', { flow });
+  }
   startExecution(flow: Flow, vars: Record<string, unknown>): Promise<string> {
     return invoke('start_execution', { flow, vars });
   }
@@ -62,6 +65,9 @@ export class TauriBackend implements Backend {
   }
   testConnection(connection: Connection): Promise<ConnectionTest> {
     return invoke('test_connection', { connection });
+  }
+  setupNotes(): Promise<string[]> {
+    return invoke('setup_notes');
   }
   async subscribeEvents(onEvents: (events: EngineEvent[]) => void): Promise<void> {
     if (this.channel) throw new Error('already subscribed to engine events');

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { errorMessage } from '../api';
 import type { Connection, ConnectionKind, ConnectionTest } from '../api/types';
+import type { ConnectionFocus } from '../model/connections';
 import { useController } from '../store/context';
 import { Modal } from './Modal';
 
@@ -17,9 +18,10 @@ interface Draft {
   options: string;
 }
 
-function draftOf(c: Connection | null): Draft {
+/** A form for `c`; `original` is the name it is saved under, null for a new connection. */
+function draftOf(c: Connection | null, original = c?.name ?? null): Draft {
   return c
-    ? { original: c.name, name: c.name, kind: c.kind, url: c.url, options: Object.keys(c.options).length ? JSON.stringify(c.options, null, 2) : '' }
+    ? { original, name: c.name, kind: c.kind, url: c.url, options: Object.keys(c.options).length ? JSON.stringify(c.options, null, 2) : '' }
     : { original: null, name: '', kind: 'postgres', url: '', options: '' };
 }
 
@@ -47,10 +49,11 @@ function Flag({ ok, label }: { ok: boolean; label: string }) {
   );
 }
 
-export function ConnectionsDialog({ onClose }: { onClose: () => void }) {
+/** `focus`: open on that connection, or on a new one filled in (a problem's suggested fix). */
+export function ConnectionsDialog({ focus, onClose }: { focus: ConnectionFocus | null; onClose: () => void }) {
   const controller = useController();
   const [list, setList] = useState<Connection[]>([]);
-  const [draft, setDraft] = useState<Draft>(draftOf(null));
+  const [draft, setDraft] = useState<Draft>(() => (focus?.kind === 'create' ? draftOf(focus.connection, null) : draftOf(null)));
   const [busy, setBusy] = useState<'save' | 'test' | 'delete' | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [result, setResult] = useState<ConnectionTest | null>(null);
@@ -69,7 +72,12 @@ export function ConnectionsDialog({ onClose }: { onClose: () => void }) {
     controller
       .listConnections()
       .then((l) => {
-        if (live) setList(l.slice().sort((a, b) => a.name.localeCompare(b.name)));
+        if (!live) return;
+        setList(l.slice().sort((a, b) => a.name.localeCompare(b.name)));
+        // Open on the connection when it exists; for a create, one made meanwhile is not overwritten.
+        const name = focus?.kind === 'create' ? focus.connection.name : focus?.name;
+        const existing = l.find((c) => c.name === name);
+        if (existing) setDraft(draftOf(existing));
       })
       .catch((e: unknown) => {
         if (live) setError(errorMessage(e));
@@ -77,7 +85,7 @@ export function ConnectionsDialog({ onClose }: { onClose: () => void }) {
     return () => {
       live = false;
     };
-  }, [controller]);
+  }, [controller, focus]);
 
   const pick = (c: Connection | null) => {
     setDraft(draftOf(c));

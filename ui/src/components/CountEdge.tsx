@@ -1,6 +1,7 @@
 import { BaseEdge, EdgeLabelRenderer, getBezierPath, type EdgeProps } from '@xyflow/react';
 import { memo } from 'react';
 import type { CanvasEdge } from '../model/document';
+import { formatCount } from '../model/format';
 import { useFlow } from '../store/context';
 
 function CountEdgeImpl(props: EdgeProps<CanvasEdge>) {
@@ -26,7 +27,7 @@ function CountEdgeImpl(props: EdgeProps<CanvasEdge>) {
             data-testid={`edge-count-${id}`}
             style={{ transform: `translate(-50%, -50%) translate(${labelX}px, ${labelY}px)` }}
           >
-            {count}
+            {formatCount(count)}
           </div>
         </EdgeLabelRenderer>
       )}

@@ -1,7 +1,7 @@
 import { Handle, Position, type NodeProps } from '@xyflow/react';
 import { memo } from 'react';
 import type { CanvasNode } from '../model/document';
-import { formatRate } from '../model/execution';
+import { formatCount, formatRate } from '../model/format';
 import { shortMessage } from '../model/validation';
 import { useFlow } from '../store/context';
 import { NODE_STATE_ICON, type ShownState } from './icons';
@@ -63,10 +63,10 @@ function FlowNodeViewImpl({ id, data, selected }: NodeProps<CanvasNode>) {
       )}
       {c && (
         <div className="fnode-counters" data-testid={`node-counters-${id}`}>
-          <span>in {c.records_in}</span>
-          <span> · out {c.records_out}</span>
-          {c.errors > 0 && <span className="err"> · errors {c.errors}</span>}
-          {live.rate > 0 && <span className="rate"> · {formatRate(live.rate)}</span>}
+          <span>in {formatCount(c.records_in)}</span>
+          <span> · out {formatCount(c.records_out)}</span>
+          {c.errors > 0 && <span className="err"> · errors {formatCount(c.errors)}</span>}
+          {state === 'running' && live.rate > 0 && <span className="rate" title="records out per second"> · {formatRate(live.rate)}</span>}
           {state === 'retrying' && live.retryInMs != null && <span className="rate"> · retrying after {live.retryInMs} ms</span>}
         </div>
       )}

@@ -1,4 +1,5 @@
-import { formatDuration } from '../model/execution';
+import { isTerminalExecution } from '../model/execution';
+import { formatCount, formatDuration } from '../model/format';
 import { useApp, useController, useFlow } from '../store/context';
 import { EXECUTION_STATE_ICON } from './icons';
 
@@ -6,13 +7,21 @@ import { EXECUTION_STATE_ICON } from './icons';
 // copy-paste join cells with nothing between them).
 const SEP = '\u00a0';
 
+/** When an execution started: the time today, the day and minute before. */
 function when(iso: string): string {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  const today = new Date().toDateString() === d.toDateString();
-  const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
-  return today ? time : `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time}`;
+  if (new Date().toDateString() === d.toDateString()) {
+    return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  }
+  const day = d.toLocaleDateString([], { month: 'short', day: 'numeric' });
+  return `${day} ${d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false })}`;
 }
+
+// The list has only the executions' summaries: their count is over all nodes, not what the
+// sources read, so the header says exactly that.
+const RECORDS_TITLE =
+  'Sum of the records every node output: a record that passes through three nodes counts three times. Known once the execution ended.';
 
 export function HistoryPanel() {
   const controller = useController();
@@ -37,12 +46,14 @@ export function HistoryPanel() {
       <div className="table-scroll" role="table" aria-label="Executions">
         <div className="history-row head" role="row">
           <span role="columnheader">status</span>
-          <span role="columnheader" className="num">
-            records
-          </span>
-          <span role="columnheader">duration</span>
-          <span role="columnheader">started</span>
           <span role="columnheader">flow</span>
+          <span role="columnheader" className="num" title={RECORDS_TITLE}>
+            records out (all nodes)
+          </span>
+          <span role="columnheader" className="num">
+            duration
+          </span>
+          <span role="columnheader">started</span>
         </div>
         {executions.length === 0 && <div className="muted pad">No executions yet.</div>}
         {executions.map((e) => (
@@ -65,20 +76,20 @@ export function HistoryPanel() {
               </span>
               {SEP}
             </span>
-            <span role="cell" className="num">
-              {e.records_out}
+            <span role="cell" className="flow-cell" title={e.flow}>
+              {e.flow}
               {SEP}
             </span>
-            <span role="cell">
+            <span role="cell" className="num">
+              {isTerminalExecution(e.state) ? formatCount(e.records_out) : '—'}
+              {SEP}
+            </span>
+            <span role="cell" className="num">
               {formatDuration(e.duration_ms)}
               {SEP}
             </span>
-            <span role="cell">
+            <span role="cell" title={new Date(e.started_at).toLocaleString()}>
               {when(e.started_at)}
-              {SEP}
-            </span>
-            <span role="cell" className="flow-cell">
-              {e.flow}
             </span>
           </div>
         ))}

@@ -1,5 +1,4 @@
 import { useMemo } from 'react';
-import type { Dialog } from '../App';
 import type { NodeSettings, Problem } from '../api/types';
 import type { NodeData } from '../model/document';
 
@@ -7,7 +6,8 @@ interface NodeRef {
   id: string;
   data: NodeData;
 }
-import { durationBetween, formatDuration } from '../model/execution';
+import { durationBetween } from '../model/execution';
+import { formatCount, formatDuration } from '../model/format';
 import { asSchema, inlineRefs, validateValue } from '../model/schemaForm';
 import { describeSuggestion } from '../model/suggestions';
 import { paramProblems } from '../model/validation';
@@ -17,12 +17,12 @@ import { ObjectFields, type Errors } from './ParamForm';
 const NO_PROBLEMS: Problem[] = [];
 
 function SuggestionButtons({ problem }: { problem: Problem }) {
-  const store = useController().store;
+  const controller = useController();
   if (!problem.suggestions?.length) return null;
   return (
     <div className="suggestions">
       {problem.suggestions.map((s, i) => (
-        <button key={i} className="btn small suggestion" onClick={() => store.getState().applySuggestion(s)}>
+        <button key={i} className="btn small suggestion" onClick={() => controller.applySuggestion(s)}>
           ✦ {describeSuggestion(s)}
         </button>
       ))}
@@ -121,8 +121,8 @@ function RunDetails({ id }: { id: string }) {
         <dd>{live.attempt}</dd>
         <dt>records</dt>
         <dd>
-          in {live.counters.records_in} · out {live.counters.records_out}
-          {live.counters.errors > 0 && ` · errors ${live.counters.errors}`}
+          in {formatCount(live.counters.records_in)} · out {formatCount(live.counters.records_out)}
+          {live.counters.errors > 0 && ` · errors ${formatCount(live.counters.errors)}`}
         </dd>
         {live.startedAt && (
           <>
@@ -214,8 +214,9 @@ function NodeInspector({ node }: { node: NodeRef }) {
   );
 }
 
-function FlowInspector({ onOpenDialog }: { onOpenDialog: (d: Dialog) => void }) {
-  const store = useController().store;
+function FlowInspector() {
+  const controller = useController();
+  const store = controller.store;
   const meta = useFlow((s) => s.meta);
   const nodeCount = useFlow((s) => s.nodes.length);
   const edgeCount = useFlow((s) => s.edges.length);
@@ -249,7 +250,7 @@ function FlowInspector({ onOpenDialog }: { onOpenDialog: (d: Dialog) => void }) 
         <dt>variables</dt>
         <dd>
           {vars.length === 0 ? 'none' : vars.join(', ')}{' '}
-          <button className="link" onClick={() => onOpenDialog('variables')}>
+          <button className="link" onClick={() => controller.openDialog({ kind: 'variables' })}>
             edit
           </button>
         </dd>
@@ -262,7 +263,7 @@ function FlowInspector({ onOpenDialog }: { onOpenDialog: (d: Dialog) => void }) 
   );
 }
 
-export function Inspector({ onOpenDialog }: { onOpenDialog: (d: Dialog) => void }) {
+export function Inspector() {
   // Selected by id and data apart so that moving the node does not re-render the form.
   const id = useFlow((s) => {
     const sel = s.nodes.filter((n) => n.selected);
@@ -273,7 +274,7 @@ export function Inspector({ onOpenDialog }: { onOpenDialog: (d: Dialog) => void 
   return (
     <aside className="inspector">
       <div className="panel-title">{node ? 'Node' : 'Flow'}</div>
-      {node ? <NodeInspector key={node.id} node={node} /> : <FlowInspector onOpenDialog={onOpenDialog} />}
+      {node ? <NodeInspector key={node.id} node={node} /> : <FlowInspector />}
     </aside>
   );
 }

@@ -4,7 +4,8 @@ import { describeSuggestion } from '../model/suggestions';
 import { useController, useFlow } from '../store/context';
 
 export function ProblemsList() {
-  const store = useController().store;
+  const controller = useController();
+  const store = controller.store;
   const problems = useFlow((s) => s.validation.problems);
   const checked = useFlow((s) => s.validation.version >= 0);
   const error = useFlow((s) => s.validation.error);
@@ -40,7 +41,7 @@ export function ProblemsList() {
                 key={j}
                 className="btn small suggestion"
                 data-testid={`suggestion-${i}-${j}`}
-                onClick={() => store.getState().applySuggestion(s)}
+                onClick={() => controller.applySuggestion(s)}
               >
                 ✦ {describeSuggestion(s)}
               </button>

@@ -1,6 +1,5 @@
 import { useReactFlow } from '@xyflow/react';
 import { useEffect, useRef, useState } from 'react';
-import type { Dialog } from '../App';
 import { canRedo, canUndo } from '../model/history';
 import { isTerminalExecution } from '../model/execution';
 import { useApp, useController, useFlow } from '../store/context';
@@ -31,7 +30,7 @@ function Menu({ label, testId, children }: { label: string; testId: string; chil
   );
 }
 
-export function Toolbar({ onOpenDialog }: { onOpenDialog: (d: Dialog) => void }) {
+export function Toolbar() {
   const controller = useController();
   const store = controller.store;
   const { fitView } = useReactFlow();
@@ -164,10 +163,10 @@ export function Toolbar({ onOpenDialog }: { onOpenDialog: (d: Dialog) => void })
       </div>
 
       <div className="group end">
-        <button className="btn" data-testid="variables-button" onClick={() => onOpenDialog('variables')}>
+        <button className="btn" data-testid="variables-button" onClick={() => controller.openDialog({ kind: 'variables' })}>
           Variables
         </button>
-        <button className="btn" data-testid="connections-button" onClick={() => onOpenDialog('connections')}>
+        <button className="btn" data-testid="connections-button" onClick={() => controller.openDialog({ kind: 'connections', focus: null })}>
           Connections
         </button>
         <button

@@ -1,4 +1,5 @@
-import { formatDuration, durationBetween } from '../model/execution';
+import { durationBetween } from '../model/execution';
+import { formatDuration } from '../model/format';
 import { useController, useFlow } from '../store/context';
 
 /** Shown while a past execution is displayed on the canvas. */

@@ -1,5 +1,20 @@
-// The rules for drawing an edge, checked while the user drags: each refusal says why.
+// The rules for drawing an edge, checked while the user drags: each refusal says why. And the named
+// database connections' defaults, for the Connections dialog.
+import type { Connection, ConnectionKind } from '../api/types';
 import type { Catalog, CanvasEdge, CanvasNode } from './document';
+
+/** Where a new connection of each kind points until the user says otherwise: the local test databases. */
+export const DEFAULT_CONNECTION_URL: Record<ConnectionKind, string> = {
+  postgres: 'postgres://postgres@127.0.0.1:5432/test',
+  mongodb: 'mongodb://127.0.0.1:27018/sample?directConnection=true',
+};
+
+export function newConnection(name: string, kind: ConnectionKind): Connection {
+  return { name, kind, url: DEFAULT_CONNECTION_URL[kind], options: {} };
+}
+
+/** What the Connections dialog opens on: a new connection filled in, or an existing one by name. */
+export type ConnectionFocus = { kind: 'create'; connection: Connection } | { kind: 'edit'; name: string };
 
 export interface ConnectionAttempt {
   source: string | null;

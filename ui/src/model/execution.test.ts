@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ExecutionDetail } from '../api/types';
-import { applyEvents, formatDuration, formatRate, fromDetail, mergeDetail, startedExecution } from './execution';
+import { applyEvents, fromDetail, mergeDetail, startedExecution } from './execution';
 import { ev } from '../test/fixtures';
 
 const ID = 'exec-1';
@@ -111,13 +111,5 @@ describe('history details', () => {
     const merged = mergeDetail(live, detail);
     expect(merged.nodes.a.sample).toEqual([{ x: 1 }]);
     expect(mergeDetail(live, { ...detail, id: 'other' })).toBe(live);
-  });
-
-  it('formats durations and rates', () => {
-    expect(formatDuration(450)).toBe('450 ms');
-    expect(formatDuration(2500)).toBe('2.50 s');
-    expect(formatDuration(null)).toBe('—');
-    expect(formatRate(0)).toBe('');
-    expect(formatRate(12_345)).toBe('12.3k/s');
   });
 });

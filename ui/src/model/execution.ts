@@ -176,26 +176,9 @@ export function mergeDetail(live: LiveExecution, detail: ExecutionDetail): LiveE
   };
 }
 
-/** Duration between two timestamps, as people read it. */
-export function formatDuration(ms: number | null | undefined): string {
-  if (ms == null || !Number.isFinite(ms)) return '—';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
-  const m = Math.floor(ms / 60_000);
-  const s = Math.round((ms % 60_000) / 1000);
-  return `${m} min ${s} s`;
-}
-
+/** Milliseconds from `a` to `b`, or null when either is unknown. */
 export function durationBetween(a: string | null, b: string | null): number | null {
   if (!a || !b) return null;
   const d = Date.parse(b) - Date.parse(a);
   return Number.isFinite(d) ? d : null;
-}
-
-/** Records per second, compact: 950/s, 12.3k/s, 1.2M/s. */
-export function formatRate(rate: number): string {
-  if (!Number.isFinite(rate) || rate <= 0) return '';
-  if (rate < 1000) return `${Math.round(rate)}/s`;
-  if (rate < 1_000_000) return `${(rate / 1000).toFixed(1)}k/s`;
-  return `${(rate / 1_000_000).toFixed(2)}M/s`;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Doc } from './document';
 import { emptyDoc } from './document';
-import { applySuggestion } from './suggestions';
+import { applySuggestion, connectionFocus, describeSuggestion } from './suggestions';
 import { BY_TYPE, edge, node } from '../test/fixtures';
 
 function doc(): Doc {
@@ -42,5 +42,31 @@ describe('applying suggestions', () => {
     expect(
       applySuggestion(doc(), { kind: 'insert_field_mapper', from: { node: 'f', port: 'out' }, to: { node: 'src', port: 'in' }, rename_from: 'a', rename_to: 'b' }, BY_TYPE),
     ).toBeNull();
+  });
+});
+
+describe('connection suggestions', () => {
+  it('create_connection opens the dialog on a new connection with the default URL of its kind', () => {
+    const pg = { kind: 'create_connection', name: 'postgres', connection_kind: 'postgres' } as const;
+    expect(describeSuggestion(pg)).toBe('Create connection `postgres`…');
+    expect(connectionFocus(pg)).toEqual({
+      kind: 'create',
+      connection: { name: 'postgres', kind: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test', options: {} },
+    });
+    expect(connectionFocus({ kind: 'create_connection', name: 'mongo', connection_kind: 'mongodb' })).toEqual({
+      kind: 'create',
+      connection: { name: 'mongo', kind: 'mongodb', url: 'mongodb://127.0.0.1:27018/sample?directConnection=true', options: {} },
+    });
+    expect(applySuggestion(doc(), pg, BY_TYPE)).toBeNull();
+  });
+
+  it('edit_connection opens the dialog on that connection', () => {
+    const s = { kind: 'edit_connection', name: 'pg' } as const;
+    expect(describeSuggestion(s)).toBe('Edit connection `pg`…');
+    expect(connectionFocus(s)).toEqual({ kind: 'edit', name: 'pg' });
+  });
+
+  it('document fixes open no dialog', () => {
+    expect(connectionFocus({ kind: 'replace_field', node: 'f', param: '/x', from: 'a', to: 'b' })).toBeNull();
   });
 });

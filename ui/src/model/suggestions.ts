@@ -1,5 +1,7 @@
-// One-click fixes the engine suggests for a problem.
+// One-click fixes the engine suggests for a problem: edits of the document, or the Connections
+// dialog opened on the connection concerned.
 import type { Suggestion } from '../api/types';
+import { newConnection, type ConnectionFocus } from './connections';
 import { canvasEdge, type Catalog, type CanvasNode, type Doc } from './document';
 import { uniqueId } from './ids';
 import { pointerToSegments, setIn } from './paths';
@@ -12,6 +14,22 @@ export function describeSuggestion(s: Suggestion): string {
       return `Use field “${s.to}” instead of “${s.from}”`;
     case 'insert_field_mapper':
       return `Insert a Field Mapper renaming “${s.rename_from}” to “${s.rename_to}”`;
+    case 'create_connection':
+      return `Create connection \`${s.name}\`…`;
+    case 'edit_connection':
+      return `Edit connection \`${s.name}\`…`;
+  }
+}
+
+/** Where the Connections dialog should open for the suggestion; null when it edits the document. */
+export function connectionFocus(s: Suggestion): ConnectionFocus | null {
+  switch (s.kind) {
+    case 'create_connection':
+      return { kind: 'create', connection: newConnection(s.name, s.connection_kind) };
+    case 'edit_connection':
+      return { kind: 'edit', name: s.name };
+    default:
+      return null;
   }
 }
 
@@ -58,5 +76,9 @@ export function applySuggestion(doc: Doc, s: Suggestion, catalog: Catalog): { do
       edges.push(canvasEdge(s.from, { node: id, port: inPort }), canvasEdge({ node: id, port: outPort }, s.to));
       return { doc: { ...doc, nodes: [...doc.nodes, mapper], edges }, select: id };
     }
+    case 'create_connection':
+    case 'edit_connection':
+      // Not document edits: see connectionFocus.
+      return null;
   }
 }

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Backend, Platform } from '../api/backend';
 import { DEFAULT_SETTINGS } from '../api/backend';
-import type { EngineEvent, Flow, ValidationReport } from '../api/types';
-import { Controller, fileNameFor } from './controller';
+import type { EngineEvent, Flow, Problem, ValidationReport } from '../api/types';
+import { Controller, FOCUS_CHECK_INTERVAL_MS, fileNameFor } from './controller';
 import { createFlowStore } from './flowStore';
 import { ACTIVE_USERS, CATALOG, ev } from '../test/fixtures';
 
@@ -11,6 +11,7 @@ function fakeBackend(report: ValidationReport = { problems: [] }) {
   const backend = {
     catalog: vi.fn(async () => CATALOG),
     validateFlow: vi.fn(async (_f: Flow) => report),
+    checkFlow: vi.fn(async (_f: Flow): Promise<ValidationReport> => report),
     startExecution: vi.fn(async () => 'exec-1'),
     pauseExecution: vi.fn(async () => {}),
     resumeExecution: vi.fn(async () => {}),
@@ -24,6 +25,7 @@ function fakeBackend(report: ValidationReport = { problems: [] }) {
     saveConnection: vi.fn(async () => {}),
     deleteConnection: vi.fn(async () => {}),
     testConnection: vi.fn(async () => ({ reachable: true, authenticated: true, server_version: '16', message: 'ok' })),
+    setupNotes: vi.fn(async (): Promise<string[]> => []),
     subscribeEvents: vi.fn(async (cb: (e: EngineEvent[]) => void) => {
       push = cb;
     }),
@@ -49,6 +51,8 @@ describe('controller', () => {
     const c = new Controller(store, backend, platform);
     await c.init();
     store.getState().loadFlow(ACTIVE_USERS, null);
+    // The pre-run check of the opened flow validates it alongside.
+    backend.validateFlow.mockClear();
     store.getState().renameNode('users', 'a');
     store.getState().renameNode('users', 'ab');
     expect(backend.validateFlow).not.toHaveBeenCalled();
@@ -178,6 +182,98 @@ describe('controller: ends of runs', () => {
     await vi.advanceTimersByTimeAsync(3100);
     expect(store.getState().live?.state).toBe('succeeded');
     expect(store.getState().live?.nodes.users.sample).toEqual([{ name: 'u0' }]);
+    c.dispose();
+  });
+});
+
+describe('controller: pre-run check and connections', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  const unreachable: Problem = {
+    kind: 'connection_unreachable',
+    message: 'node `users`: connection `pg` does not answer',
+    node: 'users',
+    suggestions: [{ kind: 'edit_connection', name: 'pg' }],
+  };
+
+  it('shows the setup notes', async () => {
+    const { backend } = fakeBackend();
+    backend.setupNotes.mockResolvedValue(['Created connection `postgres`']);
+    const store = createFlowStore();
+    const c = new Controller(store, backend, platform);
+    await c.init();
+    expect(store.getState().notices).toEqual([expect.objectContaining({ kind: 'info', message: 'Created connection `postgres`' })]);
+    c.dispose();
+  });
+
+  it('checks an opened flow and shows what only the check found', async () => {
+    const { backend } = fakeBackend();
+    backend.checkFlow.mockResolvedValue({ problems: [unreachable] });
+    const store = createFlowStore();
+    const c = new Controller(store, backend, platform);
+    await c.init();
+    await c.openExample({ path: '/ex/a.json', name: 'A' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(backend.checkFlow).toHaveBeenCalledTimes(1);
+    expect(store.getState().validation.byNode.users).toEqual([unreachable]);
+    // Live validation does not clear it: it stays until the next check.
+    await vi.advanceTimersByTimeAsync(350);
+    expect(store.getState().validation.problems).toEqual([unreachable]);
+    c.dispose();
+  });
+
+  it('ignores the check of a flow that is no longer open', async () => {
+    const { backend } = fakeBackend();
+    let answer: (r: ValidationReport) => void = () => {};
+    backend.checkFlow.mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)));
+    const store = createFlowStore();
+    const c = new Controller(store, backend, platform);
+    await c.init();
+    store.getState().loadFlow(ACTIVE_USERS, null);
+    store.getState().newFlow();
+    answer({ problems: [unreachable] });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(store.getState().validation.problems).toEqual([]);
+    c.dispose();
+  });
+
+  it('checks again on window focus at most every 30 s, and after the Connections dialog', async () => {
+    const { backend } = fakeBackend();
+    const store = createFlowStore();
+    const c = new Controller(store, backend, platform);
+    await c.init();
+    store.getState().loadFlow(ACTIVE_USERS, null);
+    expect(backend.checkFlow).toHaveBeenCalledTimes(1);
+    c.windowFocused();
+    expect(backend.checkFlow).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(FOCUS_CHECK_INTERVAL_MS);
+    c.windowFocused();
+    expect(backend.checkFlow).toHaveBeenCalledTimes(2);
+    c.openDialog({ kind: 'variables' });
+    c.closeDialog();
+    expect(backend.checkFlow).toHaveBeenCalledTimes(2);
+    c.openDialog({ kind: 'connections', focus: null });
+    c.closeDialog();
+    expect(backend.checkFlow).toHaveBeenCalledTimes(3);
+    c.dispose();
+  });
+
+  it('opens the Connections dialog for a connection suggestion, and validates again after a save', async () => {
+    const { backend } = fakeBackend();
+    const store = createFlowStore();
+    const c = new Controller(store, backend, platform);
+    await c.init();
+    store.getState().loadFlow(ACTIVE_USERS, null);
+    await vi.advanceTimersByTimeAsync(350);
+    c.applySuggestion({ kind: 'create_connection', name: 'postgres', connection_kind: 'postgres' });
+    expect(c.app.getState().dialog).toEqual({
+      kind: 'connections',
+      focus: { kind: 'create', connection: expect.objectContaining({ name: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test' }) },
+    });
+    backend.validateFlow.mockClear();
+    await c.saveConnection({ name: 'postgres', kind: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test', options: {} });
+    expect(backend.validateFlow).toHaveBeenCalledTimes(1);
     c.dispose();
   });
 });

@@ -1,14 +1,22 @@
-// The app's conversations with the engine: live validation (debounced), runs, files, history,
-// settings. State lives in the stores; this only sequences the calls and reports errors.
+// The app's conversations with the engine: live validation (debounced), the pre-run check, runs,
+// files, history, settings, dialogs. State lives in the stores; this only sequences the calls and
+// reports errors.
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import { DEFAULT_SETTINGS, errorMessage, type Backend, type ExampleFlow, type Platform, type Settings, type Theme } from '../api';
-import type { Connection, ConnectionTest, ExecutionSummary, Flow } from '../api/types';
+import type { Connection, ConnectionTest, ExecutionSummary, Flow, Suggestion } from '../api/types';
+import type { ConnectionFocus } from '../model/connections';
 import { isTerminalExecution } from '../model/execution';
+import { connectionFocus } from '../model/suggestions';
 import { isRunActive, type FlowStore } from './flowStore';
 
 export const VALIDATE_DEBOUNCE_MS = 300;
+/** The pre-run check takes seconds and reaches the databases: on window focus, at most this often. */
+export const FOCUS_CHECK_INTERVAL_MS = 30_000;
 const WATCHDOG_MS = 3000;
 const RECENT_LIMIT = 10;
+
+/** The open dialog; the Connections dialog may open on a given connection. */
+export type Dialog = { kind: 'variables' } | { kind: 'connections'; focus: ConnectionFocus | null };
 
 export interface AppData {
   settings: Settings;
@@ -16,6 +24,7 @@ export interface AppData {
   catalogError: string | null;
   historyLoading: boolean;
   viewedId: string | null;
+  dialog: Dialog | null;
 }
 
 export type AppStore = StoreApi<AppData>;
@@ -29,6 +38,9 @@ export class Controller {
   readonly app: AppStore;
   private validateTimer: ReturnType<typeof setTimeout> | null = null;
   private watchdog: ReturnType<typeof setInterval> | null = null;
+  /** Numbers the pre-run checks, so that only the latest one's answer is applied. */
+  private checkSeq = 0;
+  private lastCheckAt = 0;
   private disposers: (() => void)[] = [];
 
   constructor(
@@ -42,6 +54,7 @@ export class Controller {
       catalogError: null,
       historyLoading: false,
       viewedId: null,
+      dialog: null,
     }));
   }
 
@@ -54,6 +67,7 @@ export class Controller {
     this.disposers.push(
       this.store.subscribe((s, prev) => {
         if (s.version !== prev.version) this.scheduleValidation();
+        if (s.docId !== prev.docId) void this.checkNow();
         const was = prev.live;
         const now = s.live;
         if (now && isTerminalExecution(now.state) && (!was || was.id !== now.id || !isTerminalExecution(was.state))) {
@@ -83,6 +97,12 @@ export class Controller {
         .exampleFlows()
         .then((examples) => this.app.setState({ examples }))
         .catch((e: unknown) => this.fail(e, 'Examples')),
+      this.backend
+        .setupNotes()
+        .then((notes) => {
+          for (const note of notes) this.store.getState().notify('info', note);
+        })
+        .catch((e: unknown) => this.fail(e, 'Setup')),
       this.refreshHistory(),
     ];
     await Promise.all(tasks);
@@ -124,6 +144,32 @@ export class Controller {
     }
   }
 
+  /**
+   * The full pre-run check: do the flow's connections answer, what do its databases return. It
+   * takes seconds, so it runs when a flow is opened, after the Connections dialog and on window
+   * focus, never per edit; what it finds stays shown until the next check.
+   */
+  async checkNow(): Promise<void> {
+    const s = this.store.getState();
+    if (s.nodes.length === 0) return;
+    const seq = ++this.checkSeq;
+    this.lastCheckAt = Date.now();
+    const docId = s.docId;
+    const flow = s.toFlow();
+    try {
+      // Live validation of the same flow tells what only the check can find.
+      const [check, live] = await Promise.all([this.backend.checkFlow(flow), this.backend.validateFlow(flow)]);
+      if (seq === this.checkSeq) this.store.getState().applyCheck(check.problems, live.problems, docId);
+    } catch (e) {
+      if (seq === this.checkSeq) this.fail(e, 'Pre-run check');
+    }
+  }
+
+  /** The window is back in front: databases may have come up or gone away meanwhile. */
+  windowFocused(): void {
+    if (Date.now() - this.lastCheckAt >= FOCUS_CHECK_INTERVAL_MS) void this.checkNow();
+  }
+
   // ---- runs ----
 
   async run(): Promise<void> {
@@ -135,7 +181,7 @@ export class Controller {
     }
     const valid = await this.validateNow();
     if (!valid) {
-      const n = this.store.getState().validation.problems.length;
+      const n = this.store.getState().validation.live.length;
       this.store
         .getState()
         .notify('error', n > 0 ? `The flow has ${n} problem${n === 1 ? '' : 's'}; fix them before running.` : 'The flow could not be validated.');
@@ -372,16 +418,39 @@ export class Controller {
     return this.updateSettings({ theme });
   }
 
+  // ---- dialogs and suggestions ----
+
+  openDialog(dialog: Dialog): void {
+    this.app.setState({ dialog });
+  }
+
+  closeDialog(): void {
+    const was = this.app.getState().dialog;
+    this.app.setState({ dialog: null });
+    // Connections may have been made or fixed: see whether the flow's databases answer now.
+    if (was?.kind === 'connections') void this.checkNow();
+  }
+
+  /** Applies a one-click fix: an edit of the flow, or the Connections dialog on the connection. */
+  applySuggestion(s: Suggestion): void {
+    const focus = connectionFocus(s);
+    if (focus) this.openDialog({ kind: 'connections', focus });
+    else this.store.getState().applySuggestion(s);
+  }
+
   // ---- connections ----
 
   listConnections(): Promise<Connection[]> {
     return this.backend.listConnections();
   }
-  saveConnection(c: Connection): Promise<void> {
-    return this.backend.saveConnection(c);
+  // Live validation knows which connections exist: it runs again after every change to them.
+  async saveConnection(c: Connection): Promise<void> {
+    await this.backend.saveConnection(c);
+    void this.validateNow();
   }
-  deleteConnection(name: string): Promise<void> {
-    return this.backend.deleteConnection(name);
+  async deleteConnection(name: string): Promise<void> {
+    await this.backend.deleteConnection(name);
+    void this.validateNow();
   }
   testConnection(c: Connection): Promise<ConnectionTest> {
     return this.backend.testConnection(c);

@@ -111,6 +111,19 @@ describe('flow store: editing', () => {
     expect(s.getState().validation.byNode.active).toBe(before);
   });
 
+  it('shows what only the pre-run check found, and ignores a check of another flow', () => {
+    const s = store();
+    const unreachable = { kind: 'connection_unreachable' as const, message: 'connection `pg` does not answer', node: 'users' };
+    const docId = s.getState().docId;
+    s.getState().loadFlow(ACTIVE_USERS, null);
+    s.getState().applyCheck([unreachable], [], docId);
+    expect(s.getState().validation.problems).toHaveLength(0);
+    s.getState().applyCheck([unreachable], [], s.getState().docId);
+    expect(s.getState().validation.byNode.users).toEqual([unreachable]);
+    s.getState().applyValidation([], s.getState().version);
+    expect(s.getState().validation.problems).toEqual([unreachable]);
+  });
+
   it('applies suggestions as undoable edits', () => {
     const s = store();
     expect(s.getState().applySuggestion({ kind: 'replace_field', node: 'active', param: '/conditions/0/field', from: 'status', to: 'state' })).toBe(true);

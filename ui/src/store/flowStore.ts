@@ -39,7 +39,7 @@ import {
 import { layoutNodes } from '../model/layout';
 import { pathToSegments, setIn } from '../model/paths';
 import { applySuggestion as applySuggestionToDoc } from '../model/suggestions';
-import { applyReport, emptyValidation, type ValidationState } from '../model/validation';
+import { applyCheck, applyReport, emptyValidation, type ValidationState } from '../model/validation';
 
 export type NoticeKind = 'error' | 'info' | 'success';
 
@@ -61,6 +61,8 @@ export interface FlowData {
   edges: CanvasEdge[];
   /** Where the flow is saved; null for a new flow or an example. */
   filePath: string | null;
+  /** Bumped when another flow is opened (file, example, new): answers about the last one are stale. */
+  docId: number;
   dirty: boolean;
   /** Bumped on every change to what would be saved. */
   revision: number;
@@ -115,6 +117,8 @@ export interface FlowActions {
   autoLayout(): void;
   applySuggestion(s: Suggestion): boolean;
   applyValidation(problems: Problem[], version: number): void;
+  /** A pre-run check of flow `docId`, with live validation's problems on the same flow. */
+  applyCheck(check: Problem[], live: Problem[], docId: number): void;
   validationFailed(message: string): void;
   beginRun(): void;
   runStarted(id: string): void;
@@ -141,6 +145,7 @@ function initialData(catalog: NodeDescriptor[] = []): FlowData {
     nodes: doc.nodes,
     edges: doc.edges,
     filePath: null,
+    docId: 0,
     dirty: false,
     revision: 0,
     version: 0,
@@ -163,6 +168,10 @@ function initialData(catalog: NodeDescriptor[] = []): FlowData {
 
 export function isRunActive(s: Pick<FlowData, 'live' | 'starting'>): boolean {
   return s.starting || (s.live !== null && !isTerminalExecution(s.live.state));
+}
+
+function nodeIds(s: Pick<FlowData, 'nodes'>): Set<string> {
+  return new Set(s.nodes.map((n) => n.id));
 }
 
 export function selectedNodes(s: Pick<FlowData, 'nodes'>): CanvasNode[] {
@@ -213,6 +222,7 @@ export function createFlowStore(catalog: NodeDescriptor[] = []): FlowStore {
         nodes,
         edges,
         filePath: path,
+        docId: s.docId + 1,
         dirty: false,
         revision: s.revision + 1,
         version: s.version + 1,
@@ -455,7 +465,13 @@ export function createFlowStore(catalog: NodeDescriptor[] = []): FlowStore {
       applyValidation(problems, version) {
         const s = get();
         if (version !== s.version) return; // a newer validation is on its way
-        set({ validation: applyReport(s.validation, problems, version) });
+        set({ validation: applyReport(s.validation, problems, version, nodeIds(s)) });
+      },
+
+      applyCheck(check, live, docId) {
+        const s = get();
+        if (docId !== s.docId) return;
+        set({ validation: applyCheck(s.validation, check, live, nodeIds(s)) });
       },
 
       validationFailed(message) {

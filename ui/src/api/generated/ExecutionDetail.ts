@@ -13,4 +13,12 @@ nodes: Array<NodeReport>, id: string, correlation_id: string, flow: string, stat
 /**
  * Sum of `records_out` over all nodes; 0 until the execution finished.
  */
-records_out: number, };
+records_out: number, 
+/**
+ * The user who started it (server only).
+ */
+owner?: string, 
+/**
+ * The stored flow it ran (server only).
+ */
+flow_id?: string, };

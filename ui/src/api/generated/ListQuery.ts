@@ -2,18 +2,35 @@
 import type { ExecutionState } from "./ExecutionState";
 
 /**
- * Which executions `Store::list` returns.
+ * Which executions `Store::list` returns: newest first (by id, a UUID v7, so in start order).
  */
 export type ListQuery = { 
 /**
  * Page size: 50 when unset, at most 1000.
  */
-limit: number | null, offset: number | null, 
+limit: number | null, 
 /**
- * Only executions of this flow.
+ * Rows to skip (the desktop's pages); prefer `before` on large histories.
+ */
+offset: number | null, 
+/**
+ * Only executions of this flow (by name).
  */
 flow: string | null, 
 /**
  * Only executions in this state.
  */
-state: ExecutionState | null, };
+state: ExecutionState | null, 
+/**
+ * Only executions of this user.
+ */
+owner?: string, 
+/**
+ * Only executions of this stored flow.
+ */
+flow_id?: string, 
+/**
+ * Keyset paging: only executions whose id is below this one (pass the last id of the
+ * previous page); each page costs the same however deep it is.
+ */
+before?: string, };

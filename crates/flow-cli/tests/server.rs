@@ -1,0 +1,1046 @@
+//! The server mode end to end: real `flow serve` and `flow worker` processes over real HTTP and
+//! WebSocket, against the machine's PostgreSQL (127.0.0.1:5432, database `test`) and Redis
+//! (127.0.0.1:6379). Each test has its own schemas and Redis key prefix (see `support/server.rs`),
+//! so the tests run in parallel with each other and with anything else on the machine.
+
+#[path = "support/server.rs"]
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{Api, Ctx, Proc, chain, encode_segment, example_flow, node, sign_token, uuid_v7_millis};
+
+const ALICE_PW: &str = "alice-password-1";
+const BOB_PW: &str = "bob-password-22";
+const ROOT_PW: &str = "root-password-333";
+
+/// A flow that finishes at once: one generated row into Collect.
+fn trivial_flow(name: &str) -> Value {
+    chain(
+        name,
+        &[
+            ("rows", "generate_rows", json!({"count": 1, "fields": {"x": {"value": 1}}})),
+            ("out", "collect", json!({})),
+        ],
+    )
+}
+
+async fn count(ctx: &Ctx, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql).fetch_one(&ctx.data).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+async fn exec(ctx: &Ctx, sql: &str) {
+    sqlx::raw_sql(sql).execute(&ctx.data).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The admin `root` creates the connection `pg` to the test's data schema.
+async fn create_pg_connection(ctx: &Ctx, api: &Api, root: &str) {
+    let r = api
+        .call("PUT", "/connections/pg", Some(root), Some(&json!({"kind": "postgres", "url": ctx.data_url()})))
+        .await;
+    assert!(matches!(r.status, 200 | 201 | 204), "PUT /connections/pg: {} {}", r.status, r.text);
+    let list = api.get("/connections", root).await;
+    let listed = list.expect(200, "GET /connections");
+    assert!(
+        listed.as_array().is_some_and(|a| a.iter().any(|c| c["name"] == "pg" && c["kind"] == "postgres")),
+        "{}",
+        list.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_and_worker_run_a_flow_end_to_end() {
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    ctx.add_user("root", ROOT_PW, true);
+    let server = ctx.serve("serve", 0, &[]).await;
+    let _worker = ctx.worker("worker", &[]).await;
+    let api = server.api();
+    let alice = api.login("alice", ALICE_PW).await;
+    let root = api.login("root", ROOT_PW).await;
+
+    exec(
+        &ctx,
+        "CREATE TABLE users (id bigint PRIMARY KEY, name text, email text, age int, status text);
+         INSERT INTO users SELECT i, 'user ' || i, 'user' || i || '@example.com', 18 + i % 60,
+             (ARRAY['active', 'inactive', 'pending'])[1 + i % 3] FROM generate_series(1, 3000) AS i;
+         CREATE TABLE processed_users (id bigint PRIMARY KEY, full_name text, email text, age int);",
+    )
+    .await;
+    create_pg_connection(&ctx, &api, &root).await;
+
+    let flow = example_flow("case1-postgres-active-users.json", "pg");
+    let flow_id = api.create_flow(&alice, &flow).await;
+    let mut ws = api.ws(&alice).await;
+    let answer = ws.request(&json!({"type": "subscribe", "flow": flow_id})).await;
+    assert_eq!(answer["type"], "subscribed", "{answer}");
+
+    let execution_id = api.run(&alice, &flow_id).await;
+    let mut node_updates = 0;
+    let mut states = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = ws.next_json(left).await.unwrap_or_else(|| {
+            panic!("no execution-update `succeeded` within the deadline; execution states seen: {states:?}")
+        });
+        assert_eq!(message["execution_id"], json!(execution_id), "only this flow's execution: {message}");
+        match message["type"].as_str() {
+            Some("node-update") => node_updates += 1,
+            Some("execution-update") => {
+                let state = message["state"].as_str().unwrap_or_default().to_owned();
+                assert!(
+                    !matches!(state.as_str(), "failed" | "cancelled"),
+                    "the execution ended {state}: {message}"
+                );
+                states.push(state.clone());
+                if state == "succeeded" {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(node_updates > 0, "at least one node-update before the end");
+
+    let detail = api.wait_finished(&alice, &execution_id, Duration::from_secs(60)).await;
+    assert_eq!(detail["state"], "succeeded", "{detail:#}");
+    assert_eq!(detail["flow_id"], json!(flow_id));
+    let nodes = detail["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 4, "{detail:#}");
+    for n in nodes {
+        assert_eq!(n["state"], "succeeded", "{n:#}");
+    }
+    let counters = |id: &str| {
+        (
+            node(&detail, id)["counters"]["records_in"].clone(),
+            node(&detail, id)["counters"]["records_out"].clone(),
+        )
+    };
+    assert_eq!(counters("users").1, 3000);
+    assert_eq!(counters("active"), (json!(3000), json!(1000)));
+    assert_eq!(counters("rename"), (json!(1000), json!(1000)));
+    assert_eq!(counters("processed").0, 1000);
+    assert_eq!(node(&detail, "processed")["sink"], "committed", "{detail:#}");
+
+    assert_eq!(count(&ctx, "SELECT count(*) FROM processed_users").await, 1000);
+    let matching = count(
+        &ctx,
+        "SELECT count(*) FROM processed_users p JOIN users u USING (id)
+         WHERE u.status = 'active' AND p.full_name = u.name AND p.email = u.email AND p.age = u.age",
+    )
+    .await;
+    assert_eq!(matching, 1000, "exactly the active users, renamed");
+
+    for query in [
+        "/executions".to_owned(),
+        format!("/executions?flow_id={flow_id}"),
+        "/executions?state=succeeded".to_owned(),
+    ] {
+        let list = api.get(&query, &alice).await;
+        let listed = list.expect(200, &query);
+        assert!(
+            listed.as_array().is_some_and(|a| a.iter().any(|e| e["id"] == json!(execution_id))),
+            "{query}: {}",
+            list.text
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_are_isolated() {
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    ctx.add_user("bob", BOB_PW, false);
+    ctx.add_user("root", ROOT_PW, true);
+    let server = ctx.serve("serve", 1, &[]).await;
+    let api = server.api();
+    let (alice, bob, root) = (
+        api.login("alice", ALICE_PW).await,
+        api.login("bob", BOB_PW).await,
+        api.login("root", ROOT_PW).await,
+    );
+
+    let flow_id = api.create_flow(&alice, &trivial_flow("alice's flow")).await;
+    let first = api.run(&alice, &flow_id).await;
+    api.wait_finished(&alice, &first, Duration::from_secs(120)).await;
+
+    // Another user's things do not exist for bob, whatever he tries.
+    let flow_path = format!("/flows/{flow_id}");
+    let changed = trivial_flow("bob was here");
+    for (method, path, body, extra) in [
+        ("GET", flow_path.clone(), None, vec![]),
+        ("PUT", flow_path.clone(), Some(&changed), vec![("if-match", "\"1\"")]),
+        ("DELETE", flow_path.clone(), None, vec![]),
+        ("POST", format!("{flow_path}/run"), None, vec![]),
+        ("GET", format!("/executions/{first}"), None, vec![]),
+        ("POST", format!("/executions/{first}/cancel"), None, vec![]),
+        ("POST", format!("/executions/{first}/pause"), None, vec![]),
+        ("POST", format!("/executions/{first}/resume"), None, vec![]),
+    ] {
+        let r = api.call_with(method, &path, Some(&bob), body, &extra).await;
+        r.expect_error(404, "not_found", &format!("bob: {method} {path}"));
+    }
+    let r = api.post("/schedules", &bob, &json!({"flow_id": flow_id, "cron": "0 0 * * * *"})).await;
+    r.expect_error(404, "not_found", "bob: a schedule of alice's flow");
+    for path in ["/flows", "/executions"] {
+        let r = api.get(path, &bob).await;
+        assert_eq!(
+            r.expect(200, path).as_array().map(Vec::len),
+            Some(0),
+            "bob sees nothing of alice's: {}",
+            r.text
+        );
+    }
+    // Alice's flow is untouched; the admin sees everything.
+    let r = api.get(&flow_path, &alice).await;
+    assert_eq!(r.expect(200, "alice's flow")["flow"]["name"], "alice's flow");
+    api.get(&flow_path, &root).await.expect(200, "admin: GET the flow");
+    let r = api.get(&format!("/executions/{first}"), &root).await;
+    assert_eq!(r.expect(200, "admin: GET the execution")["state"], "succeeded");
+    let r = api.get("/executions", &root).await;
+    assert!(
+        r.expect(200, "admin list").as_array().is_some_and(|a| a.iter().any(|e| e["id"] == json!(first))),
+        "{}",
+        r.text
+    );
+
+    // The WebSocket: bob cannot subscribe to alice's execution or flow, and "all" is only his.
+    let mut bob_ws = api.ws(&bob).await;
+    for request in
+        [json!({"type": "subscribe", "execution": first}), json!({"type": "subscribe", "flow": flow_id})]
+    {
+        let answer = bob_ws.request(&request).await;
+        assert_eq!(answer["type"], "error", "{request} -> {answer}");
+        assert!(answer["message"].as_str().is_some_and(|m| m.contains("not found")), "{answer}");
+    }
+    assert_eq!(bob_ws.request(&json!({"type": "subscribe", "all": true})).await["type"], "subscribed");
+    let mut alice_ws = api.ws(&alice).await;
+    assert_eq!(alice_ws.request(&json!({"type": "subscribe", "all": true})).await["type"], "subscribed");
+    let mut root_ws = api.ws(&root).await;
+    assert_eq!(root_ws.request(&json!({"type": "subscribe", "all": true})).await["type"], "subscribed");
+
+    let second = api.run(&alice, &flow_id).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let m = alice_ws
+            .next_json(deadline.saturating_duration_since(Instant::now()))
+            .await
+            .expect("alice gets her execution's events until it succeeds");
+        if m["type"] == "execution-update" && m["execution_id"] == json!(second) && m["state"] == "succeeded"
+        {
+            break;
+        }
+    }
+    // Events reach every subscriber of a server at the same time; a moment more for stragglers.
+    let to_bob = bob_ws.drain(Duration::from_secs(2)).await;
+    assert!(to_bob.is_empty(), "bob got alice's events: {to_bob:?}");
+    let to_root = root_ws.drain(Duration::from_secs(1)).await;
+    assert!(
+        to_root.iter().any(|m| m["execution_id"] == json!(second)),
+        "the admin subscribed to all sees alice's execution: {to_root:?}"
+    );
+}
+
+/// Every route of the table in docs/server.md, with its methods.
+const ROUTES: &[(&str, &[&str])] = &[
+    ("/health", &["get"]),
+    ("/auth/login", &["post"]),
+    ("/catalog", &["get"]),
+    ("/flows", &["get", "post"]),
+    ("/flows/{id}", &["get", "put", "delete"]),
+    ("/flows/validate", &["post"]),
+    ("/flows/{id}/run", &["post"]),
+    ("/executions", &["get"]),
+    ("/executions/{id}", &["get"]),
+    ("/executions/{id}/cancel", &["post"]),
+    ("/executions/{id}/pause", &["post"]),
+    ("/executions/{id}/resume", &["post"]),
+    ("/connections", &["get"]),
+    ("/connections/{name}", &["put", "delete"]),
+    ("/schedules", &["get", "post"]),
+    ("/schedules/{id}", &["get", "put", "delete"]),
+    ("/queue", &["get"]),
+    ("/queue/api/counts", &["get"]),
+    ("/queue/api/jobs", &["get"]),
+    ("/queue/api/jobs/{id}/retry", &["post"]),
+    ("/queue/api/jobs/{id}/discard", &["post"]),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_lists_every_route() {
+    let ctx = Ctx::new().await;
+    let server = ctx.serve("serve", 0, &[]).await;
+    let api = server.api();
+    let r = api.call("GET", "/openapi.json", None, None).await;
+    let doc = r.expect(200, "GET /openapi.json without a token");
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with('3')), "an OpenAPI 3 document: {}", r.text);
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut missing = Vec::new();
+    for (path, methods) in ROUTES {
+        for method in *methods {
+            if paths.get(*path).and_then(|p| p.get(*method)).is_none() {
+                missing.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "missing from /openapi.json: {missing:?}; it has {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+
+    let r = api.raw("GET", "/docs", &[], None).await.expect("GET /docs answers");
+    assert_eq!(r.status, 200, "{}", r.text);
+    let html = r.header("content-type").is_some_and(|c| c.starts_with("text/html"));
+    assert!(
+        html && r.text.to_lowercase().contains("<html"),
+        "an HTML page: {:?} {}",
+        r.header("content-type"),
+        &r.text[..r.text.len().min(300)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_clear_json_errors() {
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    ctx.add_user("root", ROOT_PW, true);
+    let server = ctx.serve("serve", 0, &[]).await;
+    let api = server.api();
+    let alice = api.login("alice", ALICE_PW).await;
+    let root = api.login("root", ROOT_PW).await;
+    let flow_id = api.create_flow(&alice, &trivial_flow("target")).await;
+    let bearer = format!("Bearer {alice}");
+    let admin_bearer = format!("Bearer {root}");
+    let json_auth = [("authorization", bearer.as_str()), ("content-type", "application/json")];
+    let admin_json = [("authorization", admin_bearer.as_str()), ("content-type", "application/json")];
+
+    // Malformed JSON: 400.
+    for (path, headers) in [
+        ("/flows", &json_auth),
+        ("/flows/validate", &json_auth),
+        ("/schedules", &json_auth),
+        ("/auth/login", &json_auth),
+    ] {
+        let r = api
+            .raw("POST", path, headers, Some(b"{\"version\": 1, \"name\": ".to_vec()))
+            .await
+            .expect("answer");
+        r.expect_error(400, "bad_request", &format!("truncated JSON to {path}"));
+    }
+    let r = api
+        .raw("POST", &format!("/flows/{flow_id}/run"), &json_auth, Some(b"{vars".to_vec()))
+        .await
+        .expect("answer");
+    r.expect_error(400, "bad_request", "malformed run request");
+
+    // Well-formed but wrong: 422.
+    let wrong: &[(&str, &str, Value)] = &[
+        ("POST", "/flows", json!({"version": "one", "name": "x", "nodes": []})),
+        ("POST", "/flows", json!({"version": 1, "name": "x", "nodes": [], "surprise": true})),
+        ("POST", "/flows", json!({"version": 1, "name": 42, "nodes": []})),
+        ("POST", "/flows", json!([1, 2, 3])),
+        ("POST", "/auth/login", json!({"username": "alice", "password": ALICE_PW, "otp": 1})),
+        ("POST", "/auth/login", json!({"username": 5, "password": "x"})),
+        ("POST", "/schedules", json!({"flow_id": flow_id, "cron": "* * * * * *", "when": "now"})),
+        ("POST", "/schedules", json!({"flow_id": flow_id, "cron": "every day"})),
+        ("POST", "/schedules", json!({"flow_id": flow_id, "cron": "0 9 * * *", "timezone": "Mars/Olympus"})),
+    ];
+    for (method, path, body) in wrong {
+        let r = api.call(method, path, Some(&alice), Some(body)).await;
+        r.expect_error(422, "invalid", &format!("{method} {path} {body}"));
+    }
+    let r = api.post(&format!("/flows/{flow_id}/run"), &alice, &json!({"vars": 5})).await;
+    r.expect_error(422, "invalid", "run with vars that are not an object");
+    let r = api.post(&format!("/flows/{flow_id}/run"), &alice, &json!({"variables": {}})).await;
+    r.expect_error(422, "invalid", "run with an unknown field");
+    for body in [
+        json!({"kind": "oracle", "url": "oracle://x"}),
+        json!({"kind": "postgres"}),
+        json!({"kind": "postgres", "url": "postgres://h/db", "pool": 3}),
+    ] {
+        let r = api.call("PUT", "/connections/x", Some(&root), Some(&body)).await;
+        r.expect_error(422, "invalid", &format!("PUT /connections/x {body}"));
+    }
+    // An invalid flow document names its problems.
+    let bad_flow = chain("bad", &[("a", "limit", json!({"count": -1})), ("b", "warp_drive", json!({}))]);
+    let r = api.post("/flows/validate", &alice, &bad_flow).await;
+    let report = r.expect(200, "POST /flows/validate");
+    assert!(report["problems"].as_array().is_some_and(|p| p.len() >= 2), "{}", r.text);
+
+    // No JSON content type: 415.
+    let r = api
+        .raw(
+            "POST",
+            "/flows",
+            &[("authorization", bearer.as_str()), ("content-type", "text/plain")],
+            Some(b"{}".to_vec()),
+        )
+        .await
+        .expect("answer");
+    r.expect_error(415, "unsupported_media_type", "POST /flows as text/plain");
+
+    // Bodies over the limits: 413; a large flow under 2 MiB is fine.
+    let mut big = trivial_flow("big");
+    big["description"] = json!("x".repeat(3 * 1024 * 1024));
+    let r = api
+        .raw("POST", "/flows", &json_auth, Some(serde_json::to_vec(&big).expect("JSON")))
+        .await
+        .expect("answer to 3 MiB");
+    r.expect_error(413, "payload_too_large", "a 3 MiB flow");
+    big["description"] = json!("x".repeat(1024 * 1024));
+    api.post("/flows", &alice, &big).await.expect(201, "a 1 MiB flow is under the 2 MiB limit");
+    let connection = json!({"kind": "postgres", "url": format!("postgres://h/db?application_name={}", "y".repeat(100 * 1024))});
+    let r = api
+        .raw("PUT", "/connections/x", &admin_json, Some(serde_json::to_vec(&connection).expect("JSON")))
+        .await
+        .expect("answer");
+    r.expect_error(413, "payload_too_large", "a 100 KiB connection");
+
+    // Tokens: missing, malformed, expired, forged: 401.
+    let me = api.get("/flows", &alice).await;
+    me.expect(200, "alice's token works");
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    let sub = uuid::Uuid::now_v7();
+    let expired = sign_token(
+        ctx.secret.as_bytes(),
+        &json!({"sub": sub, "name": "alice", "role": "admin", "exp": now - 3600, "iat": now - 7200}),
+    );
+    let forged = sign_token(
+        b"another-secret-another-secret-0123456789",
+        &json!({"sub": sub, "name": "root", "role": "admin", "exp": now + 3600, "iat": now}),
+    );
+    let tampered = {
+        // alice's token with its payload swapped for an admin's, signature kept.
+        let parts: Vec<&str> = alice.split('.').collect();
+        let admin = sign_token(
+            b"x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x-x",
+            &json!({"sub": sub, "name": "alice", "role": "admin", "exp": now + 3600, "iat": now}),
+        );
+        format!("{}.{}.{}", parts[0], admin.split('.').nth(1).expect("payload"), parts[2])
+    };
+    for (what, header) in [
+        ("no Authorization", None),
+        ("not Bearer", Some(format!("Basic {alice}"))),
+        ("empty Bearer", Some("Bearer ".to_owned())),
+        ("garbage", Some("Bearer not.a.token".to_owned())),
+        ("expired", Some(format!("Bearer {expired}"))),
+        ("forged", Some(format!("Bearer {forged}"))),
+        ("tampered", Some(format!("Bearer {tampered}"))),
+    ] {
+        for path in ["/flows", "/executions", "/catalog", "/connections", "/queue/api/counts"] {
+            let headers: Vec<(&str, &str)> = header.iter().map(|h| ("authorization", h.as_str())).collect();
+            let r = api.raw("GET", path, &headers, None).await.expect("answer");
+            r.expect_error(401, "unauthorized", &format!("{what}: GET {path}"));
+        }
+    }
+    let expired_header = format!("Bearer {expired}");
+    let r =
+        api.raw("GET", "/flows", &[("authorization", expired_header.as_str())], None).await.expect("answer");
+    assert!(r.text.contains("expired"), "the message says the token expired: {}", r.text);
+    let r = api
+        .call("POST", "/auth/login", None, Some(&json!({"username": "alice", "password": "wrong-password"})))
+        .await;
+    r.expect_error(401, "unauthorized", "wrong password");
+    // Admin routes: 403 for a user.
+    for (method, path) in
+        [("GET", "/queue/api/counts"), ("DELETE", "/connections/pg"), ("POST", "/queue/api/jobs/x/retry")]
+    {
+        api.call(method, path, Some(&alice), None).await.expect_error(
+            403,
+            "forbidden",
+            &format!("alice: {method} {path}"),
+        );
+    }
+    let r = api
+        .call(
+            "PUT",
+            "/connections/pg",
+            Some(&alice),
+            Some(&json!({"kind": "postgres", "url": "postgres://h/db"})),
+        )
+        .await;
+    r.expect_error(403, "forbidden", "alice: PUT /connections/pg");
+
+    // SQL in names and ids is data.
+    let sql = "'; DROP TABLE users; --";
+    let seg = encode_segment(sql);
+    for (method, path) in [
+        ("GET", format!("/flows/{seg}")),
+        ("GET", format!("/executions/{seg}")),
+        ("POST", format!("/executions/{seg}/cancel")),
+        ("GET", format!("/schedules/{seg}")),
+    ] {
+        api.call(method, &path, Some(&alice), None).await.expect_error(
+            400,
+            "bad_request",
+            &format!("{method} {path}"),
+        );
+    }
+    api.call("DELETE", &format!("/connections/{seg}"), Some(&root), None).await.expect_error(
+        404,
+        "not_found",
+        "DELETE a connection named with SQL",
+    );
+    api.call("POST", &format!("/queue/api/jobs/{seg}/retry"), Some(&root), None).await.expect_error(
+        404,
+        "not_found",
+        "retry a job named with SQL",
+    );
+    api.call("POST", &format!("/queue/api/jobs/{seg}/discard"), Some(&root), None).await.expect_error(
+        404,
+        "not_found",
+        "discard a job named with SQL",
+    );
+    let r = api.call("POST", "/auth/login", None, Some(&json!({"username": sql, "password": sql}))).await;
+    r.expect_error(401, "unauthorized", "login as SQL");
+    let sql_flow = api.create_flow(&alice, &trivial_flow(sql)).await;
+    let r = api.get("/flows", &alice).await;
+    assert!(
+        r.expect(200, "list")
+            .as_array()
+            .is_some_and(|a| a.iter().any(|f| f["id"] == json!(sql_flow) && f["name"] == sql)),
+        "{}",
+        r.text
+    );
+    let r = api.get(&format!("/executions?flow_id={seg}"), &alice).await;
+    r.expect_error(400, "bad_request", "a flow_id filter that is SQL");
+    let r = api
+        .call(
+            "PUT",
+            &format!("/connections/{seg}"),
+            Some(&root),
+            Some(&json!({"kind": "postgres", "url": "postgres://h/db"})),
+        )
+        .await;
+    assert!(
+        r.status == 204 || r.status == 422,
+        "a connection named with SQL is stored as a name or refused: {} {}",
+        r.status,
+        r.text
+    );
+    if r.status == 204 {
+        let list = api.get("/connections", &root).await;
+        assert!(
+            list.expect(200, "connections").as_array().is_some_and(|a| a.iter().any(|c| c["name"] == sql)),
+            "{}",
+            list.text
+        );
+        api.call("DELETE", &format!("/connections/{seg}"), Some(&root), None).await.expect(204, "delete it");
+    }
+    // The store's users table is still there.
+    api.login("alice", ALICE_PW).await;
+
+    // Ids that are not UUIDs: 400.
+    for (method, path) in [
+        ("GET", "/flows/abc"),
+        ("PUT", "/flows/123"),
+        ("DELETE", "/flows/not-a-uuid"),
+        ("POST", "/flows/abc/run"),
+        ("GET", "/executions/abc"),
+        ("POST", "/executions/abc/cancel"),
+        ("POST", "/executions/abc/pause"),
+        ("POST", "/executions/abc/resume"),
+        ("GET", "/schedules/abc"),
+        ("DELETE", "/schedules/abc"),
+    ] {
+        let body = (method == "PUT").then(|| trivial_flow("x"));
+        let r = api.call_with(method, path, Some(&alice), body.as_ref(), &[("if-match", "\"1\"")]).await;
+        r.expect_error(400, "bad_request", &format!("{method} {path}"));
+    }
+    // Bad query strings: 400.
+    for path in [
+        "/executions?limit=abc",
+        "/executions?state=bogus",
+        "/executions?before=abc",
+        "/executions?surprise=1",
+    ] {
+        api.get(path, &alice).await.expect_error(400, "bad_request", path);
+    }
+    let r = api.get("/executions?limit=100000", &alice).await;
+    assert!(
+        r.status == 200 || (r.status == 400 || r.status == 422) && r.has_error_shape(),
+        "limit over 1000: {} {}",
+        r.status,
+        r.text
+    );
+    // Unknown routes: 404 with the error body.
+    api.get("/nowhere", &alice).await.expect_error(404, "not_found", "GET /nowhere");
+
+    fuzz(&api, &alice, &root, &flow_id);
+}
+
+/// ~200 generated requests over the route table: none gets a 5xx, every 4xx has the error body.
+fn fuzz(api: &Api, alice: &str, root: &str, flow_id: &str) {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+    let templates: Vec<&str> = ROUTES.iter().map(|(p, _)| *p).chain(["/flows/{id}/nope", "/"]).collect();
+    let segment = prop_oneof![
+        Just(flow_id.to_owned()),
+        Just(uuid::Uuid::now_v7().to_string()),
+        Just("'; DROP TABLE users; --".to_owned()),
+        Just("..".to_owned()),
+        Just("%00".to_owned()),
+        Just("%ZZ".to_owned()),
+        Just(String::new()),
+        "[a-z0-9-]{1,40}",
+        "\\PC{0,20}",
+        Just("a".repeat(5000)),
+    ];
+    let json_leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        "\\PC{0,30}".prop_map(Value::from),
+        Just(json!(flow_id)),
+        Just(json!("'; DROP TABLE users; --")),
+    ];
+    let json_value = json_leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("version".to_owned()),
+                    Just("name".to_owned()),
+                    Just("nodes".to_owned()),
+                    Just("edges".to_owned()),
+                    Just("vars".to_owned()),
+                    Just("kind".to_owned()),
+                    Just("url".to_owned()),
+                    Just("flow_id".to_owned()),
+                    Just("cron".to_owned()),
+                    Just("username".to_owned()),
+                    Just("password".to_owned()),
+                    "[a-z_]{1,10}",
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    });
+    let body = prop_oneof![
+        Just(None),
+        json_value.prop_map(|v| Some(serde_json::to_vec(&v).expect("JSON"))),
+        prop::collection::vec(any::<u8>(), 0..200).prop_map(Some),
+        Just(Some(serde_json::to_vec(&trivial_flow("fuzz")).expect("JSON"))),
+    ];
+    let auth = prop_oneof![
+        Just(None),
+        Just(Some(format!("Bearer {alice}"))),
+        Just(Some(format!("Bearer {root}"))),
+        Just(Some("Bearer x.y.z".to_owned())),
+        "\\PC{0,40}".prop_map(Some),
+    ];
+    let content_type = prop_oneof![
+        Just(None),
+        Just(Some("application/json".to_owned())),
+        Just(Some("application/json; charset=utf-8".to_owned())),
+        Just(Some("text/plain".to_owned())),
+        Just(Some("multipart/form-data".to_owned())),
+    ];
+    let if_match = prop_oneof![
+        Just(None),
+        Just(Some("\"1\"".to_owned())),
+        Just(Some("W/\"2\"".to_owned())),
+        "[ -~]{0,12}".prop_map(Some)
+    ];
+    let query = prop_oneof![
+        Just(String::new()),
+        Just("?limit=5".to_owned()),
+        Just("?limit=-1".to_owned()),
+        Just("?limit=99999999999".to_owned()),
+        Just("?state=succeeded".to_owned()),
+        Just("?state=exploded".to_owned()),
+        Just(format!("?flow_id={flow_id}")),
+        Just("?flow_id=x&before=y".to_owned()),
+        Just("?state=waiting&limit=2&offset=1".to_owned()),
+        "\\?[a-z]{1,6}=[a-z0-9%]{0,8}",
+    ];
+    let method = prop_oneof![Just("GET"), Just("POST"), Just("PUT"), Just("DELETE")];
+    let request = (
+        method,
+        prop::sample::select(templates),
+        segment.clone(),
+        segment,
+        query,
+        body,
+        auth,
+        content_type,
+        if_match,
+    );
+
+    let handle = tokio::runtime::Handle::current();
+    let mut runner = TestRunner::new(Config { cases: 200, failure_persistence: None, ..Config::default() });
+    let result = runner.run(&request, |(method, template, seg1, seg2, query, body, auth, content_type, if_match)| {
+        let path = template.replacen("{id}", &encode_segment(&seg1), 1).replacen("{name}", &encode_segment(&seg2), 1);
+        // A few segments go in raw, as a careless client would send them.
+        let path = if seg1 == "%ZZ" || seg1 == "%00" { template.replacen("{id}", &seg1, 1) } else { path };
+        let url = format!("{path}{query}");
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if let Some(a) = &auth {
+            headers.push(("authorization", a));
+        }
+        if let Some(c) = &content_type {
+            headers.push(("content-type", c));
+        }
+        if let Some(m) = &if_match {
+            headers.push(("if-match", m));
+        }
+        let answer = tokio::task::block_in_place(|| handle.block_on(api.raw(method, &url, &headers, body.clone())));
+        let r = match answer {
+            Ok(r) => r,
+            // Header values reqwest itself refuses never reach the server.
+            Err(e) if e.is_builder() => return Ok(()),
+            Err(e) => return Err(TestCaseError::fail(format!("{method} {url}: no answer: {e}"))),
+        };
+        let shown = || format!("{method} {url} (auth {:?}, content-type {content_type:?}, if-match {if_match:?}, body {:?}) -> {} {}", auth.as_deref().map(|a| &a[..a.len().min(20)]), body.as_deref().map(String::from_utf8_lossy), r.status, r.text);
+        if r.status >= 500 {
+            return Err(TestCaseError::fail(format!("server error: {}", shown())));
+        }
+        if (400..500).contains(&r.status) && !r.has_error_shape() {
+            return Err(TestCaseError::fail(format!("a 4xx without the error body: {}", shown())));
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("fuzzing the API: {e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stale_flow_updates_get_412() {
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    let server = ctx.serve("serve", 0, &[]).await;
+    let api = server.api();
+    let alice = api.login("alice", ALICE_PW).await;
+    let flow_id = api.create_flow(&alice, &trivial_flow("v1")).await;
+    let path = format!("/flows/{flow_id}");
+    let r = api.get(&path, &alice).await;
+    r.expect(200, "GET the flow");
+    assert_eq!(r.header("etag"), Some("\"1\""));
+
+    let (a, b) = (trivial_flow("from tab A"), trivial_flow("from tab B"));
+    let (ra, rb) = tokio::join!(
+        api.call_with("PUT", &path, Some(&alice), Some(&a), &[("if-match", "\"1\"")]),
+        api.call_with("PUT", &path, Some(&alice), Some(&b), &[("if-match", "\"1\"")]),
+    );
+    let (won, lost) = match (ra.status, rb.status) {
+        (200, 412) => (&ra, &rb),
+        (412, 200) => (&rb, &ra),
+        other => panic!("one PUT wins, the other is stale: {other:?}\n{}\n{}", ra.text, rb.text),
+    };
+    assert_eq!(won.header("etag"), Some("\"2\""), "{}", won.text);
+    assert_eq!(won.body["version"], 2);
+    lost.expect_error(412, "precondition_failed", "the stale PUT");
+    assert_eq!(lost.body["error"]["details"]["current_version"], 2, "{}", lost.text);
+    let winner_name = won.body["flow"]["name"].clone();
+    let r = api.get(&path, &alice).await;
+    assert_eq!(r.expect(200, "GET after")["flow"]["name"], winner_name, "the winner's flow is stored");
+
+    // Sequential stale write, weak ETag, and no If-Match at all.
+    api.call_with("PUT", &path, Some(&alice), Some(&a), &[("if-match", "\"1\"")]).await.expect_error(
+        412,
+        "precondition_failed",
+        "stale again",
+    );
+    let r = api.call_with("PUT", &path, Some(&alice), Some(&a), &[("if-match", "W/\"2\"")]).await;
+    r.expect(200, "a weak ETag of the current version");
+    assert_eq!(r.header("etag"), Some("\"3\""));
+    let r = api.call("PUT", &path, Some(&alice), Some(&b)).await;
+    r.expect_error(428, "precondition_required", "PUT without If-Match");
+    let r = api.get(&path, &alice).await;
+    assert_eq!(r.expect(200, "unchanged")["version"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_worker_s_job_is_reclaimed_and_finished_once() {
+    const ROWS: u64 = 20_000;
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    ctx.add_user("root", ROOT_PW, true);
+    let lease = [("FLOW_JOB_LEASE_MS", "2000")];
+    let server = ctx.serve("serve", 0, &lease).await;
+    let api = server.api();
+    let alice = api.login("alice", ALICE_PW).await;
+    let root = api.login("root", ROOT_PW).await;
+    // No key: a second write of any row would show.
+    exec(&ctx, "CREATE TABLE reclaimed (id bigint NOT NULL, name text NOT NULL)").await;
+    create_pg_connection(&ctx, &api, &root).await;
+    // 20 batches of 1024 rows, 250 ms each: about 5 s.
+    let flow = chain(
+        "slow load",
+        &[
+            (
+                "rows",
+                "generate_rows",
+                json!({"count": ROWS, "fields": {"id": {"sequence": {"start": 1}}, "name": {"pattern": "row-{n}"}}}),
+            ),
+            ("slow", "delay", json!({"ms": 250})),
+            ("load", "postgres_insert", json!({"connection": "pg", "table": "reclaimed"})),
+        ],
+    );
+    let flow_id = api.create_flow(&alice, &flow).await;
+
+    let mut worker_a = ctx.worker("worker-a", &lease).await;
+    let execution_id = api.run(&alice, &flow_id).await;
+    api.wait_execution(&alice, &execution_id, Duration::from_secs(120), |e| {
+        assert!(
+            !matches!(e["state"].as_str(), Some("succeeded" | "failed" | "cancelled")),
+            "ended before worker A was killed: {e:#}"
+        );
+        e["state"] == "running"
+    })
+    .await;
+    // Let it write a few batches first.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    worker_a.kill();
+    let state = api.get(&format!("/executions/{execution_id}"), &alice).await;
+    assert!(
+        !matches!(state.body["state"].as_str(), Some("succeeded" | "failed" | "cancelled")),
+        "worker A was killed before the run ended: {}",
+        state.text
+    );
+
+    let _worker_b = ctx.worker("worker-b", &lease).await;
+    let detail = api.wait_finished(&alice, &execution_id, Duration::from_secs(180)).await;
+    assert_eq!(detail["state"], "succeeded", "{detail:#}");
+    assert_eq!(node(&detail, "load")["counters"]["records_in"], ROWS);
+    assert_eq!(node(&detail, "load")["sink"], "committed");
+    assert_eq!(count(&ctx, "SELECT count(*) FROM reclaimed").await, ROWS as i64, "every row once");
+    assert_eq!(count(&ctx, "SELECT count(DISTINCT id) FROM reclaimed").await, ROWS as i64);
+    assert_eq!(count(&ctx, "SELECT min(id) FROM reclaimed").await, 1);
+    assert_eq!(count(&ctx, "SELECT max(id) FROM reclaimed").await, ROWS as i64);
+    let list = api.get(&format!("/executions?flow_id={flow_id}"), &alice).await;
+    assert_eq!(
+        list.expect(200, "executions of the flow").as_array().map(Vec::len),
+        Some(1),
+        "one execution: {}",
+        list.text
+    );
+    // Nothing runs it a third time.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(count(&ctx, "SELECT count(*) FROM reclaimed").await, ROWS as i64, "still every row once");
+    let r = api.get("/queue/api/counts", &root).await;
+    r.expect(200, "queue counts");
+}
+
+async fn flow_executions(api: &Api, token: &str, flow_id: &str) -> Vec<Value> {
+    let r = api.get(&format!("/executions?flow_id={flow_id}&limit=1000"), token).await;
+    r.expect(200, "executions of the flow").as_array().expect("a list").clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cron_fires_once_per_tick_across_three_servers() {
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    ctx.add_user("root", ROOT_PW, true);
+    let mut servers: Vec<Proc> = Vec::new();
+    for n in 0..3 {
+        servers.push(ctx.serve(&format!("serve-{n}"), 1, &[]).await);
+    }
+    let api = servers[0].api();
+    let alice = api.login("alice", ALICE_PW).await;
+    let root = api.login("root", ROOT_PW).await;
+    exec(&ctx, "CREATE TABLE ticks (execution_id text NOT NULL, at timestamptz NOT NULL DEFAULT now())")
+        .await;
+    create_pg_connection(&ctx, &api, &root).await;
+    // One row per run, naming its execution: a tick run twice would write two.
+    let flow = chain(
+        "every second",
+        &[
+            (
+                "rows",
+                "generate_rows",
+                json!({"count": 1, "fields": {"execution_id": {"value": "{{ execution.id }}"}}}),
+            ),
+            ("write", "postgres_insert", json!({"connection": "pg", "table": "ticks"})),
+        ],
+    );
+    let flow_id = api.create_flow(&alice, &flow).await;
+    let r = api.post("/schedules", &alice, &json!({"flow_id": flow_id, "cron": "* * * * * *"})).await;
+    let schedule_id = r.expect(201, "POST /schedules")["id"].as_str().expect("schedule id").to_owned();
+    let listed = servers[1].api().get("/schedules", &alice).await;
+    assert!(
+        listed
+            .expect(200, "schedules")
+            .as_array()
+            .is_some_and(|a| a.iter().any(|s| s["id"] == json!(schedule_id))),
+        "{}",
+        listed.text
+    );
+
+    // The servers read schedules every 2 s; from the first run on, ten seconds of ticks.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let first_tick = loop {
+        let list = flow_executions(&api, &alice, &flow_id).await;
+        if let Some(oldest) = list.last() {
+            break uuid_v7_millis(oldest["id"].as_str().expect("id"));
+        }
+        assert!(Instant::now() < deadline, "the schedule never fired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let now_ms = || {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as u64
+    };
+    let stop_at = first_tick + 9_800;
+    tokio::time::sleep(Duration::from_millis(stop_at.saturating_sub(now_ms()))).await;
+    let deleted_at = now_ms();
+    servers[2]
+        .api()
+        .call("DELETE", &format!("/schedules/{schedule_id}"), Some(&alice), None)
+        .await
+        .expect(204, "DELETE the schedule");
+    api.get(&format!("/schedules/{schedule_id}"), &alice).await.expect_error(404, "not_found", "deleted");
+    // Servers notice within their 2 s reload; then let the last runs finish.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let settle = Instant::now() + Duration::from_secs(60);
+    let list = loop {
+        let list = flow_executions(&api, &alice, &flow_id).await;
+        if list.iter().all(|e| matches!(e["state"].as_str(), Some("succeeded" | "failed" | "cancelled"))) {
+            break list;
+        }
+        assert!(Instant::now() < settle, "runs still unfinished: {list:#?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+
+    let ids: Vec<&str> = list.iter().map(|e| e["id"].as_str().expect("id")).collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "execution ids are unique: {ids:?}");
+    for e in &list {
+        assert_eq!(e["state"], "succeeded", "{e:#}");
+    }
+    // A tick's execution id carries the tick's time (UUID v7).
+    let mut ticks: Vec<u64> = ids.iter().map(|id| uuid_v7_millis(id)).collect();
+    ticks.sort_unstable();
+    for pair in ticks.windows(2) {
+        assert_eq!(pair[1] - pair[0], 1000, "one run per second, none missed or doubled: {ticks:?}");
+    }
+    let before_delete = ticks.iter().filter(|t| **t <= deleted_at).count();
+    assert!(
+        (8..=12).contains(&before_delete),
+        "10 ± 2 runs in the ten seconds before the delete: {before_delete} ({ticks:?}, deleted at {deleted_at})"
+    );
+    assert!(
+        ticks.len() <= before_delete + 3,
+        "firing stopped within the reload after the delete: {ticks:?}, deleted at {deleted_at}"
+    );
+    // And none started before its tick.
+    for e in &list {
+        let started: chrono::DateTime<chrono::Utc> =
+            e["started_at"].as_str().expect("started_at").parse().expect("a time");
+        let tick = uuid_v7_millis(e["id"].as_str().expect("id"));
+        assert!(
+            started.timestamp_millis() as u64 + 50 >= tick,
+            "started at {started}, before its tick {tick}: {e:#}"
+        );
+    }
+
+    // Each run wrote its one row, once.
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT execution_id, count(*) FROM ticks GROUP BY execution_id")
+            .fetch_all(&ctx.data)
+            .await
+            .expect("ticks");
+    let rows: BTreeMap<String, i64> = rows.into_iter().collect();
+    assert_eq!(rows.len(), ids.len(), "one row per execution: {rows:?} vs {ids:?}");
+    for id in &ids {
+        assert_eq!(rows.get(*id), Some(&1), "execution {id} wrote once: {rows:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_refuses_to_start_with_clear_errors() {
+    let ctx = Ctx::new().await;
+    let closed = support::free_port();
+    let bind = format!("127.0.0.1:{}", support::free_port());
+    // What, variables set, variables unset, names of which the error line has one.
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, Vec<&'a str>, &'a [&'a str]);
+    let cases: Vec<Case> = vec![
+        ("no JWT_SECRET", vec![], vec!["JWT_SECRET"], &["JWT_SECRET"]),
+        ("a 10-byte secret", vec![("JWT_SECRET", "0123456789".to_owned())], vec![], &["JWT_SECRET"]),
+        (
+            "Redis on a closed port",
+            vec![("REDIS_URL", format!("redis://127.0.0.1:{closed}"))],
+            vec![],
+            &["Redis", "REDIS_URL"],
+        ),
+        (
+            "PostgreSQL on a closed port",
+            vec![("POSTGRESQL_URL", format!("postgres://postgres@127.0.0.1:{closed}/test"))],
+            vec![],
+            &["PostgreSQL", "POSTGRESQL_URL"],
+        ),
+        ("no POSTGRESQL_URL", vec![], vec!["POSTGRESQL_URL"], &["POSTGRESQL_URL"]),
+        ("no REDIS_URL", vec![], vec!["REDIS_URL"], &["REDIS_URL"]),
+    ];
+    for (what, set, unset, names) in cases {
+        let mut command = ctx.command(&["serve", "--workers", "0"]);
+        command.env("FLOW_BIND", &bind).env_remove("FLOW_LOG");
+        for (k, v) in &set {
+            command.env(k, v);
+        }
+        for k in &unset {
+            command.env_remove(k);
+        }
+        let log = ctx.dir.path().join(format!("refuse-{}.log", what.replace(' ', "-")));
+        let file = std::fs::File::create(&log).expect("log");
+        command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::from(file));
+        let mut proc = Proc::from_child(what, command.spawn().expect("flow serve starts"), log);
+        let status = proc.wait_exit(Duration::from_secs(90)).await;
+        let stderr = proc.log_text();
+        let status = status.unwrap_or_else(|| panic!("{what}: still running after 90 s:\n{stderr}"));
+        assert!(!status.success(), "{what}: exits non-zero, got {status}:\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{what}: no panic:\n{stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{what}: one line on stderr:\n{stderr}");
+        assert!(names.iter().any(|n| lines[0].contains(n)), "{what}: the line names {names:?}: {stderr}");
+        assert!(!lines[0].contains(&ctx.secret), "{what}: the secret is not shown");
+    }
+}
+
+/// Not in the brief's list: a run started by a schedule can be cancelled like any other
+/// (docs/server.md: `POST /executions/{id}/cancel`, 202 for a queued or running execution).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_run_can_be_cancelled() {
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    let server = ctx.serve("serve", 1, &[]).await;
+    let api = server.api();
+    let alice = api.login("alice", ALICE_PW).await;
+    // 20 batches, 500 ms each: ten seconds.
+    let flow = chain(
+        "slow",
+        &[
+            ("rows", "generate_rows", json!({"count": 20_480, "fields": {"x": {"sequence": {"start": 1}}}})),
+            ("slow", "delay", json!({"ms": 500})),
+            ("out", "collect", json!({})),
+        ],
+    );
+    let flow_id = api.create_flow(&alice, &flow).await;
+    let r = api.post("/schedules", &alice, &json!({"flow_id": flow_id, "cron": "* * * * * *"})).await;
+    let schedule_id = r.expect(201, "POST /schedules")["id"].as_str().expect("id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let running = loop {
+        let list = flow_executions(&api, &alice, &flow_id).await;
+        if let Some(e) = list.iter().find(|e| e["state"] == "running") {
+            break e["id"].as_str().expect("id").to_owned();
+        }
+        assert!(Instant::now() < deadline, "no scheduled run is running: {list:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    api.call("DELETE", &format!("/schedules/{schedule_id}"), Some(&alice), None)
+        .await
+        .expect(204, "DELETE the schedule");
+    let r = api.call("POST", &format!("/executions/{running}/cancel"), Some(&alice), None).await;
+    assert_eq!(r.status, 202, "cancel a scheduled run: {} {}", r.status, r.text);
+    let detail = api.wait_finished(&alice, &running, Duration::from_secs(60)).await;
+    assert_eq!(detail["state"], "cancelled", "{detail:#}");
+}

@@ -1,0 +1,4 @@
+-- The fencing token of the worker delivery that runs the execution (server): writes carrying an
+-- older token than the row's are ignored, so a worker whose job was reclaimed cannot overwrite
+-- the record of the run that replaced it. NULL where no queue is involved (desktop, CLI).
+ALTER TABLE executions ADD COLUMN fence INTEGER;

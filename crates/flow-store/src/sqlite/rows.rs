@@ -1,0 +1,241 @@
+//! Rows as SQLite returns them (text and integers) and their conversion into the public types.
+//! The column lists live next to the structs so a query and its row cannot drift apart.
+
+use flow_runtime::{Counters, NodeReport};
+
+use crate::codec::{
+    CodecError, parse_enum, parse_int, parse_json, parse_optional_enum, parse_optional_time, parse_time,
+    parse_uuid,
+};
+use crate::{ExecutionSummary, Role};
+use crate::{MinuteRollup, Schedule, StoredFlow, StoredFlowSummary, User};
+
+/// Columns of `executions` read into an `ExecutionRow`.
+pub(crate) const EXECUTION_COLUMNS: &str =
+    "id, correlation_id, flow, state, error, started_at, finished_at, records_out, owner, flow_id";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ExecutionRow {
+    id: String,
+    correlation_id: String,
+    flow: String,
+    state: String,
+    error: Option<String>,
+    started_at: String,
+    finished_at: Option<String>,
+    records_out: i64,
+    owner: Option<String>,
+    flow_id: Option<String>,
+}
+
+impl ExecutionRow {
+    pub(crate) fn into_summary(self) -> Result<ExecutionSummary, CodecError> {
+        let started_at = parse_time("executions.started_at", &self.started_at)?;
+        let finished_at = parse_optional_time("executions.finished_at", self.finished_at.as_deref())?;
+        Ok(ExecutionSummary {
+            id: parse_uuid("executions.id", &self.id)?,
+            correlation_id: self.correlation_id,
+            flow: self.flow,
+            state: parse_enum("executions.state", &self.state)?,
+            error: self.error,
+            started_at,
+            finished_at,
+            duration_ms: finished_at.map(|f| (f - started_at).num_milliseconds()),
+            records_out: parse_int("executions.records_out", self.records_out)?,
+            owner: self.owner.as_deref().map(|o| parse_uuid("executions.owner", o)).transpose()?,
+            flow_id: self.flow_id.as_deref().map(|f| parse_uuid("executions.flow_id", f)).transpose()?,
+        })
+    }
+}
+
+/// Columns of `node_runs` read into a `NodeRow`.
+pub(crate) const NODE_COLUMNS: &str = "seq, node_id, node_type, state, attempts, started_at, \
+     finished_at, records_in, records_out, errors, error, error_kind, sink";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct NodeRow {
+    pub(crate) seq: i64,
+    node_id: String,
+    node_type: String,
+    state: String,
+    attempts: i64,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    records_in: i64,
+    records_out: i64,
+    errors: i64,
+    error: Option<String>,
+    error_kind: Option<String>,
+    sink: Option<String>,
+}
+
+impl NodeRow {
+    /// The node's report without its sample, which lives in another table.
+    pub(crate) fn into_report(self) -> Result<NodeReport, CodecError> {
+        Ok(NodeReport {
+            node_id: self.node_id,
+            node_type: self.node_type,
+            state: parse_enum("node_runs.state", &self.state)?,
+            attempts: parse_int("node_runs.attempts", self.attempts)?,
+            started_at: parse_optional_time("node_runs.started_at", self.started_at.as_deref())?,
+            finished_at: parse_optional_time("node_runs.finished_at", self.finished_at.as_deref())?,
+            counters: Counters {
+                records_in: parse_int("node_runs.records_in", self.records_in)?,
+                records_out: parse_int("node_runs.records_out", self.records_out)?,
+                errors: parse_int("node_runs.errors", self.errors)?,
+            },
+            error: self.error,
+            error_kind: parse_optional_enum("node_runs.error_kind", self.error_kind.as_deref())?,
+            sample: Vec::new(),
+            sink: parse_optional_enum("node_runs.sink", self.sink.as_deref())?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SampleRow {
+    pub(crate) node_seq: i64,
+    pub(crate) record: String,
+}
+
+/// Columns of `users` read into a `UserRow`.
+pub(crate) const USER_COLUMNS: &str = "id, username, password_hash, role, created_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    username: String,
+    password_hash: String,
+    role: String,
+    created_at: String,
+}
+
+impl UserRow {
+    pub(crate) fn into_user(self) -> Result<User, CodecError> {
+        Ok(User {
+            id: parse_uuid("users.id", &self.id)?,
+            username: self.username,
+            password_hash: self.password_hash,
+            role: parse_enum::<Role>("users.role", &self.role)?,
+            created_at: parse_time("users.created_at", &self.created_at)?,
+        })
+    }
+}
+
+/// Columns of `flows` read into a `FlowRow`.
+pub(crate) const FLOW_COLUMNS: &str = "id, owner, version, flow, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct FlowRow {
+    id: String,
+    owner: String,
+    version: i64,
+    flow: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl FlowRow {
+    pub(crate) fn into_flow(self) -> Result<StoredFlow, CodecError> {
+        Ok(StoredFlow {
+            id: parse_uuid("flows.id", &self.id)?,
+            owner: parse_uuid("flows.owner", &self.owner)?,
+            version: self.version,
+            flow: parse_json("flows.flow", &self.flow)?,
+            created_at: parse_time("flows.created_at", &self.created_at)?,
+            updated_at: parse_time("flows.updated_at", &self.updated_at)?,
+        })
+    }
+}
+
+/// Columns of `flows` read into a `FlowSummaryRow`.
+pub(crate) const FLOW_SUMMARY_COLUMNS: &str = "id, owner, name, version, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct FlowSummaryRow {
+    id: String,
+    owner: String,
+    name: String,
+    version: i64,
+    created_at: String,
+    updated_at: String,
+}
+
+impl FlowSummaryRow {
+    pub(crate) fn into_summary(self) -> Result<StoredFlowSummary, CodecError> {
+        Ok(StoredFlowSummary {
+            id: parse_uuid("flows.id", &self.id)?,
+            owner: parse_uuid("flows.owner", &self.owner)?,
+            name: self.name,
+            version: self.version,
+            created_at: parse_time("flows.created_at", &self.created_at)?,
+            updated_at: parse_time("flows.updated_at", &self.updated_at)?,
+        })
+    }
+}
+
+/// Columns of `schedules` read into a `ScheduleRow`.
+pub(crate) const SCHEDULE_COLUMNS: &str =
+    "id, owner, flow_id, cron, timezone, vars, enabled, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ScheduleRow {
+    id: String,
+    owner: String,
+    flow_id: String,
+    cron: String,
+    timezone: String,
+    vars: String,
+    enabled: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl ScheduleRow {
+    pub(crate) fn into_schedule(self) -> Result<Schedule, CodecError> {
+        Ok(Schedule {
+            id: parse_uuid("schedules.id", &self.id)?,
+            owner: parse_uuid("schedules.owner", &self.owner)?,
+            flow_id: parse_uuid("schedules.flow_id", &self.flow_id)?,
+            cron: self.cron,
+            timezone: self.timezone,
+            vars: parse_json("schedules.vars", &self.vars)?,
+            enabled: self.enabled,
+            created_at: parse_time("schedules.created_at", &self.created_at)?,
+            updated_at: parse_time("schedules.updated_at", &self.updated_at)?,
+        })
+    }
+}
+
+/// Columns of `metrics_minute` read into a `RollupRow`.
+pub(crate) const ROLLUP_COLUMNS: &str = "minute, flow, executions, succeeded, failed, cancelled, \
+     duration_ms_sum, duration_ms_max, records_out";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RollupRow {
+    minute: String,
+    flow: String,
+    executions: i64,
+    succeeded: i64,
+    failed: i64,
+    cancelled: i64,
+    duration_ms_sum: i64,
+    duration_ms_max: i64,
+    records_out: i64,
+}
+
+impl RollupRow {
+    pub(crate) fn into_rollup(self) -> Result<MinuteRollup, CodecError> {
+        Ok(MinuteRollup {
+            minute: parse_time("metrics_minute.minute", &self.minute)?,
+            flow: self.flow,
+            executions: parse_int("metrics_minute.executions", self.executions)?,
+            succeeded: parse_int("metrics_minute.succeeded", self.succeeded)?,
+            failed: parse_int("metrics_minute.failed", self.failed)?,
+            cancelled: parse_int("metrics_minute.cancelled", self.cancelled)?,
+            duration_ms_sum: parse_int("metrics_minute.duration_ms_sum", self.duration_ms_sum)?,
+            duration_ms_max: parse_int("metrics_minute.duration_ms_max", self.duration_ms_max)?,
+            records_out: parse_int("metrics_minute.records_out", self.records_out)?,
+        })
+    }
+}

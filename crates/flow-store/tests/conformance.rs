@@ -1,0 +1,663 @@
+//! One behaviour, two backends: every test here runs against a SQLite file and against
+//! PostgreSQL (a schema of its own, dropped afterwards), through the one `Store` API.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration};
+use common::{at, failed_report, new_execution, start, succeeded_report};
+use flow_model::{Connection, ConnectionKind, Flow};
+use flow_runtime::{ExecutionReport, ExecutionState};
+use flow_store::{
+    ExecutionDetail, ExecutionSummary, ListQuery, MinuteRollup, NewExecution, NewSchedule, Role,
+    ScheduleUpdate, Store, StoreError,
+};
+use uuid::Uuid;
+
+/// Declares each behaviour once per backend: `sqlite::<name>` and `postgres::<name>`.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let store = flow_store::Store::open(&dir.path().join("store.db")).await.expect("open");
+                    super::$name(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::common::with_postgres(|store, _url| super::$name(store)).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    round_trip_returns_exactly_what_was_recorded,
+    record_started_is_idempotent,
+    record_finished_without_start_creates_the_execution_and_recording_again_replaces_nodes,
+    record_finished_keeps_the_start_time_recorded_when_queued,
+    list_is_newest_first_and_filters_with_limit_and_offset,
+    list_limit_defaults_to_50_and_is_capped_at_1000,
+    keyset_pages_return_every_row_exactly_once,
+    record_state_changes_the_state,
+    mark_interrupted_fails_only_unfinished_executions,
+    counters_beyond_i64_are_refused_atomically,
+    detail_serializes_flat,
+    connections_are_saved_replaced_listed_and_deleted,
+    usernames_are_unique,
+    users_are_created_found_listed_and_deleted,
+    flows_are_created_read_listed_updated_and_deleted,
+    concurrent_updates_from_one_version_conflict,
+    schedules_are_created_read_listed_updated_and_deleted,
+    deleting_a_user_or_flow_deletes_what_depends_on_it,
+    finished_executions_are_rolled_up_per_minute_and_flow,
+);
+
+async fn state_of(store: &Store, id: Uuid) -> ExecutionState {
+    store.get(id).await.expect("get").expect("execution exists").summary.state
+}
+
+fn ids_of(list: Vec<ExecutionSummary>) -> Vec<Uuid> {
+    list.into_iter().map(|s| s.id).collect()
+}
+
+/// record_started, record_finished, then get returns exactly what the report said.
+async fn round_trip_returns_exactly_what_was_recorded(store: Store) {
+    let report = failed_report(Uuid::now_v7(), "orders", 0);
+    start(&store, &report, ExecutionState::Running).await;
+
+    let running = store.get(report.id).await.expect("get").expect("started execution");
+    assert_eq!(running.summary.state, ExecutionState::Running);
+    assert_eq!(running.summary.finished_at, None);
+    assert_eq!(running.summary.duration_ms, None);
+    assert_eq!(running.summary.records_out, 0);
+    assert!(running.nodes.is_empty());
+
+    store.record_finished(&report, None).await.expect("record_finished");
+    let detail = store.get(report.id).await.expect("get").expect("finished execution");
+    let expected = ExecutionDetail {
+        summary: ExecutionSummary {
+            id: report.id,
+            correlation_id: report.correlation_id.clone(),
+            flow: "orders".to_owned(),
+            state: ExecutionState::Failed,
+            error: report.error.clone(),
+            started_at: report.started_at,
+            finished_at: Some(report.finished_at),
+            duration_ms: Some(1_500),
+            records_out: 3 + 2 + 2,
+            owner: None,
+            flow_id: None,
+        },
+        nodes: report.nodes.clone(),
+    };
+    assert_eq!(detail, expected);
+    // Field order of the samples survives (PartialEq on records may not look at it).
+    let fields: Vec<&str> = detail.nodes[0].sample[0].keys().collect();
+    assert_eq!(fields, ["id", "name", "score", "missing", "meta"]);
+
+    assert!(store.get(Uuid::now_v7()).await.expect("get").is_none());
+}
+
+/// The server records the queued execution, the worker's engine records it again.
+async fn record_started_is_idempotent(store: Store) {
+    let report = succeeded_report(Uuid::now_v7(), "f", 0, 1);
+    let (owner, flow_id) = (Uuid::now_v7(), Uuid::now_v7());
+    let queued = NewExecution {
+        owner: Some(owner),
+        flow_id: Some(flow_id),
+        ..new_execution(&report, ExecutionState::Queued)
+    };
+    store.record_started(&queued).await.expect("queued by the server");
+    let by_worker = NewExecution {
+        correlation_id: "another".to_owned(),
+        started_at: at(30),
+        owner: Some(Uuid::now_v7()),
+        flow_id: None,
+        ..new_execution(&report, ExecutionState::Running)
+    };
+    store.record_started(&by_worker).await.expect("started by the worker");
+    let summary = store.get(report.id).await.expect("get").expect("one row").summary;
+    assert_eq!(summary.state, ExecutionState::Running);
+    assert_eq!(summary.started_at, report.started_at, "the queued time stays");
+    assert_eq!(summary.correlation_id, report.correlation_id);
+    assert_eq!((summary.owner, summary.flow_id), (Some(owner), Some(flow_id)), "set values stay");
+    assert_eq!(store.list(&ListQuery::default()).await.expect("list").len(), 1);
+
+    // Owner and flow fill in when the first record had none.
+    let anonymous = succeeded_report(Uuid::now_v7(), "f", 1, 1);
+    start(&store, &anonymous, ExecutionState::Queued).await;
+    let with_owner = NewExecution {
+        owner: Some(owner),
+        flow_id: Some(flow_id),
+        ..new_execution(&anonymous, ExecutionState::Queued)
+    };
+    store.record_started(&with_owner).await.expect("again");
+    let summary = store.get(anonymous.id).await.expect("get").expect("exists").summary;
+    assert_eq!((summary.owner, summary.flow_id), (Some(owner), Some(flow_id)));
+}
+
+async fn record_finished_without_start_creates_the_execution_and_recording_again_replaces_nodes(
+    store: Store,
+) {
+    let mut report = failed_report(Uuid::now_v7(), "orders", 0);
+    store.record_finished(&report, None).await.expect("first record");
+    report.nodes.truncate(1);
+    report.nodes[0].sample.truncate(1);
+    store.record_finished(&report, None).await.expect("second record");
+    let detail = store.get(report.id).await.expect("get").expect("recorded");
+    assert_eq!(detail.nodes, report.nodes);
+    assert_eq!(detail.summary.records_out, 3);
+}
+
+async fn record_finished_keeps_the_start_time_recorded_when_queued(store: Store) {
+    let report = succeeded_report(Uuid::now_v7(), "f", 10, 5);
+    let queued = NewExecution { started_at: at(8), ..new_execution(&report, ExecutionState::Queued) };
+    store.record_started(&queued).await.expect("record_started");
+    store.record_finished(&report, None).await.expect("record_finished");
+    let summary = store.get(report.id).await.expect("get").expect("recorded").summary;
+    assert_eq!(summary.started_at, at(8));
+    assert_eq!(summary.duration_ms, Some(4_000));
+}
+
+async fn list_is_newest_first_and_filters_with_limit_and_offset(store: Store) {
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let (flow_a, flow_b) = (Uuid::now_v7(), Uuid::now_v7());
+    // (flow name, finished, owner, stored flow), in start order: ids are UUID v7.
+    let rows = [
+        ("b", true, Some(alice), Some(flow_b)),
+        ("a", true, Some(bob), Some(flow_a)),
+        ("a", true, Some(alice), Some(flow_a)),
+        ("b", false, None, None),
+        ("a", false, Some(alice), Some(flow_a)),
+    ];
+    let mut ids = Vec::new();
+    for (n, (flow, finished, owner, flow_id)) in rows.into_iter().enumerate() {
+        let n = n as i64 + 1;
+        let report = succeeded_report(Uuid::now_v7(), flow, n, n as u64 * 10);
+        let execution = NewExecution { owner, flow_id, ..new_execution(&report, ExecutionState::Running) };
+        store.record_started(&execution).await.expect("record_started");
+        if finished {
+            store.record_finished(&report, None).await.expect("record_finished");
+        }
+        ids.push(report.id);
+    }
+    let pick = |positions: &[usize]| positions.iter().map(|&p| ids[p - 1]).collect::<Vec<_>>();
+    let list = async |query: ListQuery| ids_of(store.list(&query).await.expect("list"));
+
+    let all = store.list(&ListQuery::default()).await.expect("list");
+    assert_eq!(ids_of(all.clone()), pick(&[5, 4, 3, 2, 1]));
+    assert_eq!(all[0].records_out, 0, "running execution has no output yet");
+    assert_eq!(all[2].records_out, 30);
+    assert_eq!(all[2].duration_ms, Some(2_000));
+    assert_eq!((all[2].owner, all[2].flow_id), (Some(alice), Some(flow_a)));
+    assert_eq!((all[1].owner, all[1].flow_id), (None, None));
+
+    let q = ListQuery::default;
+    assert_eq!(list(ListQuery { flow: Some("a".to_owned()), ..q() }).await, pick(&[5, 3, 2]));
+    assert_eq!(list(ListQuery { state: Some(ExecutionState::Running), ..q() }).await, pick(&[5, 4]));
+    assert_eq!(
+        list(ListQuery { flow: Some("b".to_owned()), state: Some(ExecutionState::Succeeded), ..q() }).await,
+        pick(&[1])
+    );
+    assert_eq!(list(ListQuery { owner: Some(alice), ..q() }).await, pick(&[5, 3, 1]));
+    assert_eq!(list(ListQuery { owner: Some(bob), ..q() }).await, pick(&[2]));
+    assert_eq!(list(ListQuery { flow_id: Some(flow_a), ..q() }).await, pick(&[5, 3, 2]));
+    assert_eq!(
+        list(ListQuery {
+            owner: Some(alice),
+            flow_id: Some(flow_a),
+            state: Some(ExecutionState::Succeeded),
+            ..q()
+        })
+        .await,
+        pick(&[3])
+    );
+    assert_eq!(list(ListQuery { limit: Some(2), offset: Some(1), ..q() }).await, pick(&[4, 3]));
+    assert_eq!(list(ListQuery { owner: Some(alice), before: Some(ids[4]), ..q() }).await, pick(&[3, 1]));
+    assert!(list(ListQuery { limit: Some(2), offset: Some(5), ..q() }).await.is_empty());
+    assert!(list(ListQuery { flow: Some("zzz".to_owned()), ..q() }).await.is_empty());
+    assert!(list(ListQuery { owner: Some(Uuid::now_v7()), ..q() }).await.is_empty());
+}
+
+async fn list_limit_defaults_to_50_and_is_capped_at_1000(store: Store) {
+    for i in 0..1005 {
+        let report = succeeded_report(Uuid::now_v7(), "f", i, 0);
+        start(&store, &report, ExecutionState::Queued).await;
+    }
+    assert_eq!(store.list(&ListQuery::default()).await.expect("list").len(), 50);
+    let huge = ListQuery { limit: Some(u32::MAX), ..ListQuery::default() };
+    assert_eq!(store.list(&huge).await.expect("list").len(), 1000);
+}
+
+/// Following `before` from page to page visits every matching execution once, newest first,
+/// also while new executions start between pages.
+async fn keyset_pages_return_every_row_exactly_once(store: Store) {
+    let owner = Uuid::now_v7();
+    let mut mine = Vec::new();
+    for i in 0..47 {
+        let report = succeeded_report(Uuid::now_v7(), if i % 2 == 0 { "even" } else { "odd" }, i, 0);
+        let owner = (i % 3 != 0).then_some(owner);
+        let execution = NewExecution { owner, ..new_execution(&report, ExecutionState::Queued) };
+        store.record_started(&execution).await.expect("record_started");
+        if owner.is_some() {
+            mine.push(report.id);
+        }
+    }
+    mine.reverse();
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let query = ListQuery { owner: Some(owner), before, limit: Some(7), ..ListQuery::default() };
+        let page = ids_of(store.list(&query).await.expect("list"));
+        let Some(&last) = page.last() else { break };
+        seen.extend(page);
+        before = Some(last);
+        // Newer executions do not shift the pages still to come.
+        let newer = succeeded_report(Uuid::now_v7(), "even", 100, 0);
+        store
+            .record_started(&NewExecution {
+                owner: Some(owner),
+                ..new_execution(&newer, ExecutionState::Queued)
+            })
+            .await
+            .expect("record_started");
+    }
+    assert_eq!(seen, mine);
+
+    // Without a filter too, and it agrees with offset paging.
+    let everything =
+        ids_of(store.list(&ListQuery { limit: Some(1000), ..ListQuery::default() }).await.expect("list"));
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = ids_of(
+            store.list(&ListQuery { before, limit: Some(10), ..ListQuery::default() }).await.expect("list"),
+        );
+        let Some(&last) = page.last() else { break };
+        let by_offset =
+            ListQuery { offset: Some(seen.len() as u32), limit: Some(10), ..ListQuery::default() };
+        assert_eq!(ids_of(store.list(&by_offset).await.expect("list")), page);
+        seen.extend(page);
+        before = Some(last);
+    }
+    assert_eq!(seen, everything);
+}
+
+async fn record_state_changes_the_state(store: Store) {
+    let report = succeeded_report(Uuid::now_v7(), "f", 0, 1);
+    start(&store, &report, ExecutionState::Queued).await;
+    for state in [ExecutionState::Running, ExecutionState::Paused, ExecutionState::Running] {
+        store.record_state(report.id, state, None).await.expect("record_state");
+        assert_eq!(state_of(&store, report.id).await, state);
+    }
+    let missing = Uuid::now_v7();
+    let err = store.record_state(missing, ExecutionState::Running, None).await.expect_err("unknown");
+    assert!(matches!(err, StoreError::NotFound { id, what: "execution", .. } if id == missing), "{err}");
+}
+
+async fn mark_interrupted_fails_only_unfinished_executions(store: Store) {
+    let mut unfinished = Vec::new();
+    for state in [ExecutionState::Queued, ExecutionState::Running, ExecutionState::Paused] {
+        let report = succeeded_report(Uuid::now_v7(), "f", 0, 1);
+        start(&store, &report, state).await;
+        unfinished.push(report.id);
+    }
+    let succeeded = succeeded_report(Uuid::now_v7(), "f", 1, 1);
+    start(&store, &succeeded, ExecutionState::Running).await;
+    store.record_finished(&succeeded, None).await.expect("record_finished");
+    let failed = failed_report(Uuid::now_v7(), "f", 2);
+    store.record_finished(&failed, None).await.expect("record_finished");
+    let cancelled = succeeded_report(Uuid::now_v7(), "f", 3, 0);
+    start(&store, &cancelled, ExecutionState::Running).await;
+    store.record_state(cancelled.id, ExecutionState::Cancelled, None).await.expect("record_state");
+
+    assert_eq!(store.mark_interrupted().await.expect("mark_interrupted"), 3);
+    for id in unfinished {
+        let summary = store.get(id).await.expect("get").expect("exists").summary;
+        assert_eq!(summary.state, ExecutionState::Failed);
+        assert_eq!(
+            summary.error.as_deref(),
+            Some("interrupted: the engine stopped while this execution ran")
+        );
+        assert_eq!(summary.finished_at, None);
+    }
+    assert_eq!(state_of(&store, succeeded.id).await, ExecutionState::Succeeded);
+    let failed_detail = store.get(failed.id).await.expect("get").expect("exists");
+    assert_eq!(failed_detail.summary.error, failed.error, "finished errors are kept");
+    assert_eq!(state_of(&store, cancelled.id).await, ExecutionState::Cancelled);
+
+    assert_eq!(store.mark_interrupted().await.expect("mark_interrupted"), 0);
+}
+
+async fn counters_beyond_i64_are_refused_atomically(store: Store) {
+    let mut report = failed_report(Uuid::now_v7(), "f", 0);
+    start(&store, &report, ExecutionState::Running).await;
+    report.nodes[2].counters.records_in = u64::MAX;
+    let err = store.record_finished(&report, None).await.expect_err("too large");
+    assert!(matches!(err, StoreError::Unstorable { .. }), "{err:?}");
+    // Nothing of the report was written, metrics included.
+    let detail = store.get(report.id).await.expect("get").expect("started");
+    assert_eq!(detail.summary.state, ExecutionState::Running);
+    assert!(detail.nodes.is_empty());
+    assert!(store.metrics_minutes(at(-3600)).await.expect("metrics").is_empty());
+}
+
+async fn detail_serializes_flat(store: Store) {
+    let report = failed_report(Uuid::now_v7(), "orders", 0);
+    store.record_finished(&report, None).await.expect("record_finished");
+    let detail = store.get(report.id).await.expect("get").expect("recorded");
+    // Through text, not serde_json::Value, whose maps would sort the records' fields.
+    let text = serde_json::to_string(&detail).expect("serialize");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("parse");
+    assert_eq!(json["state"], "failed");
+    assert_eq!(json["flow"], "orders");
+    assert_eq!(json["nodes"][1]["error_kind"], "transient");
+    assert!(json.get("owner").is_none(), "no owner: no field (desktop UI types)");
+    let back: ExecutionDetail = serde_json::from_str(&text).expect("deserialize");
+    assert_eq!(back, detail);
+}
+
+fn connection(name: &str, url: &str) -> Connection {
+    let mut options = serde_json::Map::new();
+    options.insert("max_connections".into(), serde_json::json!(4));
+    options.insert("application_name".into(), serde_json::json!("flow"));
+    Connection { name: name.into(), kind: ConnectionKind::Postgres, url: url.into(), options }
+}
+
+async fn connections_are_saved_replaced_listed_and_deleted(store: Store) {
+    store.save_connection(&connection("warehouse", "postgres://a@x/db")).await.expect("save");
+    store.save_connection(&connection("crm", "postgres://b@y/db")).await.expect("save");
+    let replaced = Connection {
+        kind: ConnectionKind::Mongodb,
+        options: serde_json::Map::new(),
+        ..connection("warehouse", "mongodb://{{ env.USER }}@z/db")
+    };
+    store.save_connection(&replaced).await.expect("replace");
+
+    let listed = store.list_connections().await.expect("list");
+    assert_eq!(listed, vec![connection("crm", "postgres://b@y/db"), replaced]);
+
+    assert!(store.delete_connection("crm").await.expect("delete"));
+    assert!(!store.delete_connection("crm").await.expect("delete again"));
+    let names: Vec<String> =
+        store.list_connections().await.expect("list").into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["warehouse"]);
+}
+
+async fn usernames_are_unique(store: Store) {
+    let first = store.create_user("ada", "hash-1", Role::Admin).await.expect("create");
+    let err = store.create_user("ada", "hash-2", Role::User).await.expect_err("taken");
+    assert!(matches!(&err, StoreError::UsernameTaken { username, .. } if username == "ada"), "{err:?}");
+    assert!(err.to_string().contains("username `ada` is taken"), "{err}");
+    let kept = store.user_by_name("ada").await.expect("user_by_name").expect("exists");
+    assert_eq!(kept, first, "the refused user changed nothing");
+    // Exact names: the server normalises before it stores.
+    store.create_user("Ada", "hash-3", Role::User).await.expect("another name");
+}
+
+async fn users_are_created_found_listed_and_deleted(store: Store) {
+    let grace = store.create_user("grace", "$argon2id$v=19$grace", Role::User).await.expect("create");
+    let ada = store.create_user("ada", "$argon2id$v=19$ada", Role::Admin).await.expect("create");
+    assert_eq!(ada.username, "ada");
+    assert_eq!(ada.role, Role::Admin);
+    assert_eq!(ada.id.get_version_num(), 7);
+    assert!(!format!("{ada:?}").contains("argon2"), "Debug hides the hash: {ada:?}");
+
+    assert_eq!(store.user_by_name("ada").await.expect("by name"), Some(ada.clone()));
+    assert_eq!(store.user(grace.id).await.expect("by id"), Some(grace.clone()));
+    assert_eq!(store.user_by_name("nobody").await.expect("by name"), None);
+    assert_eq!(store.user(Uuid::now_v7()).await.expect("by id"), None);
+    assert_eq!(store.list_users().await.expect("list"), [ada.clone(), grace.clone()], "by username");
+
+    assert!(store.delete_user("ada").await.expect("delete"));
+    assert!(!store.delete_user("ada").await.expect("delete again"));
+    assert_eq!(store.list_users().await.expect("list"), [grace]);
+}
+
+fn flow(name: &str, limit: i64) -> Flow {
+    let mut flow = Flow::new(name)
+        .with_node("src", "generate", serde_json::json!({ "count": 10, "seed": "x" }))
+        .with_node("cap", "limit", serde_json::json!({ "max": limit }))
+        .with_edge("src", "cap");
+    flow.description = "stored by the server".to_owned();
+    flow.variables = BTreeMap::from([
+        ("zeta".to_owned(), serde_json::json!(1)),
+        ("alpha".to_owned(), serde_json::json!("a")),
+    ]);
+    flow
+}
+
+async fn flows_are_created_read_listed_updated_and_deleted(store: Store) {
+    let ada = store.create_user("ada", "h", Role::User).await.expect("user");
+    let grace = store.create_user("grace", "h", Role::User).await.expect("user");
+    let orders = store.create_flow(ada.id, &flow("orders", 5)).await.expect("create");
+    assert_eq!((orders.owner, orders.version, orders.created_at), (ada.id, 1, orders.updated_at));
+    let billing = store.create_flow(ada.id, &flow("billing", 5)).await.expect("create");
+    let graces = store.create_flow(grace.id, &flow("audit", 5)).await.expect("create");
+    assert_eq!(store.flow(orders.id).await.expect("flow"), Some(orders.clone()));
+    assert_eq!(store.flow(Uuid::now_v7()).await.expect("flow"), None);
+
+    let names =
+        |list: Vec<flow_store::StoredFlowSummary>| list.into_iter().map(|f| f.name).collect::<Vec<_>>();
+    assert_eq!(names(store.list_flows(Some(ada.id)).await.expect("list")), ["billing", "orders"]);
+    assert_eq!(names(store.list_flows(None).await.expect("list")), ["audit", "billing", "orders"]);
+    let listed = store.list_flows(Some(grace.id)).await.expect("list");
+    assert_eq!((listed[0].id, listed[0].owner, listed[0].version), (graces.id, grace.id, 1));
+
+    let renamed = flow("orders-v2", 7);
+    let updated = store.update_flow(orders.id, 1, &renamed).await.expect("update");
+    assert_eq!((updated.version, updated.created_at, &updated.flow), (2, orders.created_at, &renamed));
+    assert!(updated.updated_at >= orders.updated_at);
+    assert_eq!(store.flow(orders.id).await.expect("flow"), Some(updated.clone()));
+    assert_eq!(names(store.list_flows(Some(ada.id)).await.expect("list")), ["billing", "orders-v2"]);
+
+    let stale = store.update_flow(orders.id, 1, &flow("stale", 1)).await.expect_err("stale version");
+    assert!(
+        matches!(stale, StoreError::VersionConflict { id, current: 2, .. } if id == orders.id),
+        "{stale:?}"
+    );
+    assert_eq!(store.flow(orders.id).await.expect("flow"), Some(updated), "a conflict writes nothing");
+    let missing = Uuid::now_v7();
+    let err = store.update_flow(missing, 1, &renamed).await.expect_err("no such flow");
+    assert!(matches!(err, StoreError::NotFound { id, what: "flow", .. } if id == missing), "{err:?}");
+
+    let err = store.create_flow(Uuid::now_v7(), &renamed).await.expect_err("no such owner");
+    assert!(matches!(err, StoreError::MissingReference { .. }), "{err:?}");
+
+    assert!(store.delete_flow(billing.id).await.expect("delete"));
+    assert!(!store.delete_flow(billing.id).await.expect("delete again"));
+    assert_eq!(store.flow(billing.id).await.expect("flow"), None);
+}
+
+/// Two editors saved from the same version: one wins, the other learns the version it missed.
+async fn concurrent_updates_from_one_version_conflict(store: Store) {
+    let ada = store.create_user("ada", "h", Role::User).await.expect("user");
+    let stored = store.create_flow(ada.id, &flow("orders", 1)).await.expect("create");
+    store.update_flow(stored.id, 1, &flow("orders", 2)).await.expect("to version 2");
+    let (mine, theirs) = (flow("orders", 30), flow("orders", 40));
+    let (a, b) =
+        tokio::join!(store.update_flow(stored.id, 2, &mine), store.update_flow(stored.id, 2, &theirs));
+    let (winner, loser) = match (a, b) {
+        (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
+        other => panic!("expected one winner and one conflict, got {other:?}"),
+    };
+    assert_eq!(winner.version, 3);
+    assert!(matches!(loser, StoreError::VersionConflict { current: 3, .. }), "{loser:?}");
+    assert!(loser.to_string().contains("at version 3"), "{loser}");
+    assert_eq!(store.flow(stored.id).await.expect("flow").expect("exists").flow, winner.flow);
+}
+
+fn vars() -> serde_json::Map<String, serde_json::Value> {
+    let mut vars = serde_json::Map::new();
+    vars.insert("region".into(), serde_json::json!("eu"));
+    vars.insert("batch".into(), serde_json::json!({ "size": 500, "tags": ["a", "b"] }));
+    vars
+}
+
+async fn schedules_are_created_read_listed_updated_and_deleted(store: Store) {
+    let ada = store.create_user("ada", "h", Role::User).await.expect("user");
+    let grace = store.create_user("grace", "h", Role::User).await.expect("user");
+    let nightly = store.create_flow(ada.id, &flow("nightly", 1)).await.expect("flow");
+    let hourly = store.create_flow(grace.id, &flow("hourly", 1)).await.expect("flow");
+    let new = NewSchedule {
+        owner: ada.id,
+        flow_id: nightly.id,
+        cron: "0 2 * * *".to_owned(),
+        timezone: "Europe/Paris".to_owned(),
+        vars: vars(),
+        enabled: true,
+    };
+    let first = store.create_schedule(&new).await.expect("create");
+    assert_eq!(
+        (first.owner, first.flow_id, &first.cron, &first.vars, first.enabled),
+        (ada.id, nightly.id, &new.cron, &new.vars, true)
+    );
+    let off = store
+        .create_schedule(&NewSchedule { enabled: false, vars: serde_json::Map::new(), ..new.clone() })
+        .await
+        .expect("create");
+    let graces = store
+        .create_schedule(&NewSchedule {
+            owner: grace.id,
+            flow_id: hourly.id,
+            cron: "0 * * * *".to_owned(),
+            ..new.clone()
+        })
+        .await
+        .expect("create");
+    assert_eq!(store.schedule(first.id).await.expect("schedule"), Some(first.clone()));
+    assert_eq!(store.schedule(Uuid::now_v7()).await.expect("schedule"), None);
+
+    let ids = |list: Vec<flow_store::Schedule>| list.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.list_schedules(Some(ada.id)).await.expect("list")), [first.id, off.id]);
+    assert_eq!(ids(store.list_schedules(None).await.expect("list")), [first.id, off.id, graces.id]);
+    assert_eq!(ids(store.list_enabled_schedules().await.expect("enabled")), [first.id, graces.id]);
+
+    let update = ScheduleUpdate {
+        enabled: Some(true),
+        cron: Some("*/5 * * * *".to_owned()),
+        ..ScheduleUpdate::default()
+    };
+    let on = store.update_schedule(off.id, &update).await.expect("update").expect("exists");
+    assert_eq!(
+        (on.enabled, on.cron.as_str(), &on.timezone, &on.vars),
+        (true, "*/5 * * * *", &off.timezone, &off.vars)
+    );
+    assert_eq!(on.created_at, off.created_at);
+    assert!(on.updated_at >= off.updated_at);
+    assert_eq!(store.schedule(off.id).await.expect("schedule"), Some(on.clone()));
+    let moved = ScheduleUpdate {
+        flow_id: Some(hourly.id),
+        timezone: Some("UTC".to_owned()),
+        vars: Some(vars()),
+        enabled: Some(false),
+        ..ScheduleUpdate::default()
+    };
+    let moved = store.update_schedule(on.id, &moved).await.expect("update").expect("exists");
+    assert_eq!(
+        (moved.flow_id, moved.timezone.as_str(), &moved.vars, moved.enabled, moved.cron.as_str()),
+        (hourly.id, "UTC", &vars(), false, "*/5 * * * *")
+    );
+    assert_eq!(store.update_schedule(Uuid::now_v7(), &update).await.expect("update"), None);
+
+    let to_nowhere = ScheduleUpdate { flow_id: Some(Uuid::now_v7()), ..ScheduleUpdate::default() };
+    let err = store.update_schedule(first.id, &to_nowhere).await.expect_err("no such flow");
+    assert!(matches!(err, StoreError::MissingReference { .. }), "{err:?}");
+    let err = store
+        .create_schedule(&NewSchedule { flow_id: Uuid::now_v7(), ..new.clone() })
+        .await
+        .expect_err("no flow");
+    assert!(matches!(err, StoreError::MissingReference { .. }), "{err:?}");
+
+    assert!(store.delete_schedule(first.id).await.expect("delete"));
+    assert!(!store.delete_schedule(first.id).await.expect("delete again"));
+    assert_eq!(ids(store.list_schedules(None).await.expect("list")), [off.id, graces.id]);
+}
+
+async fn deleting_a_user_or_flow_deletes_what_depends_on_it(store: Store) {
+    let ada = store.create_user("ada", "h", Role::User).await.expect("user");
+    let grace = store.create_user("grace", "h", Role::User).await.expect("user");
+    let adas = store.create_flow(ada.id, &flow("a", 1)).await.expect("flow");
+    let graces = store.create_flow(grace.id, &flow("g", 1)).await.expect("flow");
+    let schedule = |owner, flow_id| NewSchedule {
+        owner,
+        flow_id,
+        cron: "0 * * * *".to_owned(),
+        timezone: "UTC".to_owned(),
+        vars: serde_json::Map::new(),
+        enabled: true,
+    };
+    store.create_schedule(&schedule(ada.id, adas.id)).await.expect("schedule");
+    let of_grace = store.create_schedule(&schedule(grace.id, graces.id)).await.expect("schedule");
+    let report = succeeded_report(Uuid::now_v7(), "a", 0, 1);
+    store
+        .record_started(&NewExecution {
+            owner: Some(ada.id),
+            flow_id: Some(adas.id),
+            ..new_execution(&report, ExecutionState::Queued)
+        })
+        .await
+        .expect("record_started");
+
+    assert!(store.delete_user("ada").await.expect("delete user"));
+    assert_eq!(store.flow(adas.id).await.expect("flow"), None);
+    assert_eq!(store.list_schedules(None).await.expect("list"), [of_grace]);
+    let kept = store.get(report.id).await.expect("get").expect("history stays").summary;
+    assert_eq!((kept.owner, kept.flow_id), (Some(ada.id), Some(adas.id)));
+
+    assert!(store.delete_flow(graces.id).await.expect("delete flow"));
+    assert!(store.list_schedules(None).await.expect("list").is_empty());
+    assert_eq!(store.list_users().await.expect("users").len(), 1, "the owner stays");
+}
+
+async fn finished_executions_are_rolled_up_per_minute_and_flow(store: Store) {
+    // at(s) is 40 s (and a fraction) into its minute: every report below but the last finishes
+    // in the minute of at(0), the last in the next.
+    let minute = DateTime::from_timestamp(1_749_999_960, 0).expect("valid time");
+    let ok = succeeded_report(Uuid::now_v7(), "orders", 0, 10);
+    let slow = ExecutionReport { started_at: at(-10), ..succeeded_report(Uuid::now_v7(), "orders", 0, 5) };
+    let failed = failed_report(Uuid::now_v7(), "orders", 0);
+    let cancelled = ExecutionReport {
+        state: ExecutionState::Cancelled,
+        ..succeeded_report(Uuid::now_v7(), "orders", 1, 0)
+    };
+    let other_flow = succeeded_report(Uuid::now_v7(), "billing", 0, 1);
+    let next_minute = succeeded_report(Uuid::now_v7(), "orders", 20, 4);
+    for report in [&ok, &slow, &failed, &cancelled, &other_flow, &next_minute] {
+        start(&store, report, ExecutionState::Running).await;
+        store.record_finished(report, None).await.expect("record_finished");
+    }
+    // Recording a report again does not count the execution again.
+    store.record_finished(&ok, None).await.expect("record again");
+    // Neither do executions that have not finished.
+    let running = succeeded_report(Uuid::now_v7(), "orders", 0, 1);
+    start(&store, &running, ExecutionState::Running).await;
+
+    let rollup = |minute, flow: &str, counts: [u64; 4], duration: [u64; 2], records_out| MinuteRollup {
+        minute,
+        flow: flow.to_owned(),
+        executions: counts[0],
+        succeeded: counts[1],
+        failed: counts[2],
+        cancelled: counts[3],
+        duration_ms_sum: duration[0],
+        duration_ms_max: duration[1],
+        records_out,
+    };
+    let expected = vec![
+        rollup(minute, "billing", [1, 1, 0, 0], [2_000, 2_000], 1),
+        rollup(minute, "orders", [4, 2, 1, 1], [2_000 + 12_000 + 1_500 + 2_000, 12_000], 10 + 5 + 7),
+        rollup(minute + Duration::minutes(1), "orders", [1, 1, 0, 0], [2_000, 2_000], 4),
+    ];
+    assert_eq!(store.metrics_minutes(minute).await.expect("metrics"), expected);
+    assert_eq!(store.metrics_minutes(minute + Duration::seconds(1)).await.expect("metrics"), expected[2..]);
+}
