@@ -200,7 +200,10 @@ async fn undefined_template_variable_is_refused_naming_node_and_param() {
     let refused = engine.start(flow, Default::default()).await.expect_err("refused");
     let flow_engine::EngineError::Invalid { report, .. } = refused else { panic!("{refused}") };
     let problem = &report.problems[0];
-    assert_eq!((problem.node.as_deref(), problem.field.as_deref()), (Some("label"), Some("/operations/0/expression")));
+    assert_eq!(
+        (problem.node.as_deref(), problem.field.as_deref()),
+        (Some("label"), Some("/operations/0/expression"))
+    );
     assert!(problem.message.contains("params/operations/0/expression"), "{}", problem.message);
 }
 

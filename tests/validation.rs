@@ -154,15 +154,32 @@ async fn expressions_scripts_templates_and_connections_are_checked_before_a_run(
         report.problems
     );
     let message = |node: &str| {
-        report.problems.iter().find(|p| p.node.as_deref() == Some(node)).map(|p| p.message.clone()).unwrap_or_default()
+        report
+            .problems
+            .iter()
+            .find(|p| p.node.as_deref() == Some(node))
+            .map(|p| p.message.clone())
+            .unwrap_or_default()
     };
-    assert!(message("expr").contains("params.expression") && message("expr").contains("position"), "{}", message("expr"));
-    assert!(message("script").contains("params.script") && message("script").contains("line 1"), "{}", message("script"));
+    assert!(
+        message("expr").contains("params.expression") && message("expr").contains("position"),
+        "{}",
+        message("expr")
+    );
+    assert!(
+        message("script").contains("params.script") && message("script").contains("line 1"),
+        "{}",
+        message("script")
+    );
     assert!(message("tmpl").contains("template"), "{}", message("tmpl"));
-    let missing = report.problems.iter().find(|p| p.kind == ProblemKind::UnknownConnection).expect("reported");
+    let missing =
+        report.problems.iter().find(|p| p.kind == ProblemKind::UnknownConnection).expect("reported");
     assert_eq!(
         missing.suggestions,
-        [Suggestion::CreateConnection { name: "nowhere".into(), connection_kind: flow_engine::ConnectionKind::Postgres }]
+        [Suggestion::CreateConnection {
+            name: "nowhere".into(),
+            connection_kind: flow_engine::ConnectionKind::Postgres
+        }]
     );
     // A run refuses the same flow with the same problems, before any node starts.
     let refused = engine.start(flow, Default::default()).await.expect_err("invalid");

@@ -216,7 +216,8 @@ mod tests {
         let report = engine.run(flow, RunOptions::default()).await.expect("runs");
         let kept: Vec<serde_json::Value> =
             report.results.get("count").map(|r| r.iter().map(|r| r.to_json()).collect()).unwrap_or_default();
-        let native: Vec<serde_json::Value> = baseline::native_records(1_000).iter().map(|r| r.to_json()).collect();
+        let native: Vec<serde_json::Value> =
+            baseline::native_records(1_000).iter().map(|r| r.to_json()).collect();
         assert_eq!(kept.len(), 500);
         assert_eq!(kept, native);
     }

@@ -63,9 +63,10 @@ pub(crate) async fn worker() -> Result<ExitCode> {
 }
 
 pub(crate) async fn users(action: UsersAction) -> Result<ExitCode> {
-    let url = std::env::var("POSTGRESQL_URL").ok().filter(|u| !u.trim().is_empty()).context(
-        "POSTGRESQL_URL is not set: users live in the server's PostgreSQL database",
-    )?;
+    let url = std::env::var("POSTGRESQL_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .context("POSTGRESQL_URL is not set: users live in the server's PostgreSQL database")?;
     let store = Store::connect_postgres(&url).await?;
     match action {
         UsersAction::Add { name, admin } => {
@@ -77,7 +78,13 @@ pub(crate) async fn users(action: UsersAction) -> Result<ExitCode> {
         }
         UsersAction::List => {
             for user in store.list_users().await? {
-                println!("{:<24} {:<6} {} {}", user.username, format!("{:?}", user.role).to_lowercase(), user.id, user.created_at);
+                println!(
+                    "{:<24} {:<6} {} {}",
+                    user.username,
+                    format!("{:?}", user.role).to_lowercase(),
+                    user.id,
+                    user.created_at
+                );
             }
         }
         UsersAction::Remove { name } => {

@@ -256,7 +256,10 @@ fn validate_reports_broken_code_templates_and_connections_like_a_run_would() {
     assert!(stdout.contains("connection `postgres` does not exist"), "{stdout}");
 
     // With the connection in the store, only the three broken params remain.
-    let added = flow(&["connections", "add", "postgres", "--kind", "postgres", "--url", "postgres://u@127.0.0.1:1/db"], &db);
+    let added = flow(
+        &["connections", "add", "postgres", "--kind", "postgres", "--url", "postgres://u@127.0.0.1:1/db"],
+        &db,
+    );
     assert_eq!(added.status.code(), Some(0), "{}", text(&added.stderr));
     let out = flow(&["validate", path], &db);
     assert!(text(&out.stdout).contains("3 problem(s)"), "{}", text(&out.stdout));
@@ -267,18 +270,19 @@ fn logs_are_text_by_default_and_json_on_request() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("h.db");
     let file = example("active-users.json");
-    let text_run = flow_env(&["run", &file], &db, &[("FLOW_LOG", "info")]);
+    // At debug level the store logs its queries, so every run has log lines.
+    let text_run = flow_env(&["run", &file], &db, &[("FLOW_LOG", "debug")]);
     let stderr = text(&text_run.stderr);
     assert_eq!(text_run.status.code(), Some(0), "{stderr}");
-    let log_lines: Vec<&str> = stderr.lines().filter(|l| l.contains(" INFO ")).collect();
+    let log_lines: Vec<&str> = stderr.lines().filter(|l| l.contains(" DEBUG ")).collect();
     assert!(!log_lines.is_empty(), "no text log line in {stderr}");
     assert!(!stderr.lines().any(|l| l.starts_with('{')), "JSON log lines in text mode: {stderr}");
 
-    let json_run = flow_env(&["run", &file], &db, &[("FLOW_LOG", "info"), ("FLOW_LOG_FORMAT", "json")]);
+    let json_run = flow_env(&["run", &file], &db, &[("FLOW_LOG", "debug"), ("FLOW_LOG_FORMAT", "json")]);
     let stderr = text(&json_run.stderr);
     let json_lines: Vec<serde_json::Value> =
         stderr.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str(l).ok()).collect();
-    assert!(json_lines.iter().any(|l| l["level"] == "INFO"), "no JSON log line in {stderr}");
+    assert!(json_lines.iter().any(|l| l["level"] == "DEBUG"), "no JSON log line in {stderr}");
 
     let bad = flow_env(&["run", &file], &db, &[("FLOW_LOG_FORMAT", "yaml")]);
     assert_eq!(bad.status.code(), Some(2));

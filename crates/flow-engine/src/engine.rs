@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::Utc;
 use flow_model::{
-    Connection, ConnectionKind, ConnectionTest, Flow, FlowNode, NodeDescriptor, Problem, ProblemKind, Suggestion,
-    ValidationReport,
+    Connection, ConnectionKind, ConnectionTest, Flow, FlowNode, NodeDescriptor, Problem, ProblemKind,
+    Suggestion, ValidationReport,
 };
 use flow_runtime::{
-    Breakers, BuildError, ConnectionSource, Control, Event, EventBus, EventKind, ExecutionReport, ExecutionRequest,
-    ExecutionState, NodeTypes, Runtime, Subscription,
+    Breakers, BuildError, ConnectionSource, Control, Event, EventBus, EventKind, ExecutionReport,
+    ExecutionRequest, ExecutionState, NodeTypes, Runtime, Subscription,
 };
 use flow_store::{ExecutionDetail, ExecutionSummary, ListQuery, NewExecution, Store, StoreError};
 use tokio::sync::{Semaphore, watch};
@@ -144,7 +144,8 @@ impl Engine {
     /// Reads the named connections from the store again: another process sharing the store (a
     /// server process, the CLI) may have changed them.
     pub async fn reload_connections(&self) -> Result<(), EngineError> {
-        let fresh = self.inner.store.list_connections().await?.into_iter().map(|c| (c.name.clone(), c)).collect();
+        let fresh =
+            self.inner.store.list_connections().await?.into_iter().map(|c| (c.name.clone(), c)).collect();
         *self.inner.connections.by_name.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         Ok(())
     }
@@ -163,7 +164,11 @@ impl Engine {
     }
 
     /// [`Engine::validate`] with run variables overriding the flow's.
-    pub fn validate_with_vars(&self, flow: &Flow, vars: &BTreeMap<String, serde_json::Value>) -> ValidationReport {
+    pub fn validate_with_vars(
+        &self,
+        flow: &Flow,
+        vars: &BTreeMap<String, serde_json::Value>,
+    ) -> ValidationReport {
         self.validate_with(flow, vars, &HashMap::new())
     }
 
@@ -202,7 +207,8 @@ impl Engine {
             .node(&node.id)
             .field("/connection");
             if let Some(kind) = catalog.connection_kind(&node.node_type) {
-                problem = problem.suggest(Suggestion::CreateConnection { name: name.to_owned(), connection_kind: kind });
+                problem = problem
+                    .suggest(Suggestion::CreateConnection { name: name.to_owned(), connection_kind: kind });
             }
             report.problems.push(problem);
             reported.insert(node.id.clone());
@@ -220,7 +226,9 @@ impl Engine {
         let tests = names.into_iter().filter_map(|name| {
             let connection = self.inner.connections.connection(name)?;
             Some(async move {
-                let test = match tokio::time::timeout(REACHABILITY_TIMEOUT, self.test_connection(&connection)).await {
+                let test = match tokio::time::timeout(REACHABILITY_TIMEOUT, self.test_connection(&connection))
+                    .await
+                {
                     Ok(test) => test,
                     Err(_) => ConnectionTest {
                         reachable: false,

@@ -18,7 +18,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use compact_str::CompactString;
-use flow_model::{Batch, Category, ConnectionKind, FieldRef, NodeDescriptor, NodeSpec, PortSpec, Record, Value};
+use flow_model::{
+    Batch, Category, ConnectionKind, FieldRef, NodeDescriptor, NodeSpec, PortSpec, Record, Value,
+};
 use flow_runtime::{BuildContext, Emitter, NodeError, NodeType, Operator};
 use schemars::JsonSchema;
 use serde::Deserialize;

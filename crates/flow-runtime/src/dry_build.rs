@@ -44,8 +44,13 @@ impl Runtime {
             .iter()
             .filter(|node| include(node))
             .filter_map(|node| {
-                let ctx =
-                    self.build_context(&node.id, uuid::Uuid::nil(), "validate", &execution_resources, &templates);
+                let ctx = self.build_context(
+                    &node.id,
+                    uuid::Uuid::nil(),
+                    "validate",
+                    &execution_resources,
+                    &templates,
+                );
                 self.build_node(node, &ctx).err().map(|e| (node.id.clone(), e))
             })
             .collect()

@@ -779,7 +779,8 @@ impl Runtime {
         request: &ExecutionRequest,
     ) -> Result<Vec<Box<dyn Operator>>, (usize, NodeError)> {
         let flow = &request.flow;
-        let templates = Arc::new(self.templates(flow, &request.vars, &request.id.to_string(), &request.correlation_id));
+        let templates =
+            Arc::new(self.templates(flow, &request.vars, &request.id.to_string(), &request.correlation_id));
         let execution_resources = Arc::new(Resources::default());
         flow.nodes
             .iter()
@@ -811,7 +812,11 @@ impl Runtime {
     }
 
     /// Renders one node's templates and builds its operator.
-    pub(crate) fn build_node(&self, node: &FlowNode, ctx: &BuildContext) -> Result<Box<dyn Operator>, BuildError> {
+    pub(crate) fn build_node(
+        &self,
+        node: &FlowNode,
+        ctx: &BuildContext,
+    ) -> Result<Box<dyn Operator>, BuildError> {
         let ty = self
             .types
             .get(&node.node_type)

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
@@ -20,12 +20,16 @@ use crate::state::AppState;
 /// Hashes a password for the store (argon2id, random salt, PHC string).
 pub fn hash_password(password: &str) -> Result<String, String> {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Whether `password` matches a stored hash; a malformed hash matches nothing.
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    PasswordHash::new(hash)
+        .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
 /// Makes jsonwebtoken use the pure-Rust crypto backend (it has no default). Idempotent.
@@ -136,9 +140,9 @@ impl Caller {
 impl Caller {
     /// The caller a request's `Authorization: Bearer <token>` header stands for.
     pub fn from_headers(headers: &axum::http::HeaderMap, tokens: &Tokens) -> Result<Caller, ApiError> {
-        let header = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>` (POST /auth/login)"))?;
+        let header = headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized("missing `Authorization: Bearer <token>` (POST /auth/login)")
+        })?;
         let token = header
             .to_str()
             .ok()

@@ -82,7 +82,8 @@ impl ApiSettings {
             })?,
             _ => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
-        let secret = required("JWT_SECRET", "set a random secret of at least 32 bytes, e.g. `openssl rand -hex 32`")?;
+        let secret =
+            required("JWT_SECRET", "set a random secret of at least 32 bytes, e.g. `openssl rand -hex 32`")?;
         if secret.len() < MIN_JWT_SECRET_BYTES {
             return Err(ConfigError::Invalid {
                 name: "JWT_SECRET",

@@ -53,7 +53,12 @@ fn channel(prefix: &str) -> String {
 
 /// Applies pause and resume messages to `engine`'s executions until `shutdown`; resubscribes
 /// after a lost connection.
-pub(crate) async fn listen(client: redis::Client, prefix: String, engine: Engine, shutdown: CancellationToken) {
+pub(crate) async fn listen(
+    client: redis::Client,
+    prefix: String,
+    engine: Engine,
+    shutdown: CancellationToken,
+) {
     let channel = channel(&prefix);
     while !shutdown.is_cancelled() {
         let subscribed = async {

@@ -53,11 +53,19 @@ impl Origins {
 }
 
 /// Publishes `engine`'s events until `shutdown`.
-pub(crate) async fn publish(engine: Engine, conn: ConnectionManager, prefix: String, origins: Origins, shutdown: CancellationToken) {
+pub(crate) async fn publish(
+    engine: Engine,
+    conn: ConnectionManager,
+    prefix: String,
+    origins: Origins,
+    shutdown: CancellationToken,
+) {
     let channel = channel(&prefix);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Event>>();
     // Coalescing keeps this channel's traffic to one batch per 50 ms.
-    let forward = tokio::spawn(flow_engine::coalesce::forward(engine.subscribe(None), move |batch| tx.send(batch).is_ok()));
+    let forward = tokio::spawn(flow_engine::coalesce::forward(engine.subscribe(None), move |batch| {
+        tx.send(batch).is_ok()
+    }));
     loop {
         let batch = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -105,7 +113,12 @@ fn group(batch: Vec<Event>, origins: &Origins) -> Vec<EventBatch> {
 }
 
 /// Hands every published batch to `hub` until `shutdown`; resubscribes after a lost connection.
-pub(crate) async fn subscribe(client: redis::Client, prefix: String, hub: Arc<Hub>, shutdown: CancellationToken) {
+pub(crate) async fn subscribe(
+    client: redis::Client,
+    prefix: String,
+    hub: Arc<Hub>,
+    shutdown: CancellationToken,
+) {
     let channel = channel(&prefix);
     while !shutdown.is_cancelled() {
         let subscribed = async {

@@ -72,18 +72,28 @@ async fn connect(settings: &Settings) -> Result<Backends, ServerError> {
     let store = Store::connect_postgres(&settings.postgresql_url)
         .await
         .map_err(|source| ServerError::Postgres { url: redacted(&settings.postgresql_url), source })?;
-    let config = QueueConfig { prefix: settings.queue_prefix.clone(), lease: settings.job_lease, ..QueueConfig::default() };
+    let config = QueueConfig {
+        prefix: settings.queue_prefix.clone(),
+        lease: settings.job_lease,
+        ..QueueConfig::default()
+    };
     let redis_error = |source| ServerError::Redis { url: redacted(&settings.redis_url), source };
     let queue = Queue::connect(&settings.redis_url, config).await.map_err(redis_error)?;
     let redis = redis::Client::open(settings.redis_url.as_str()).map_err(|e| redis_error(e.into()))?;
-    let publisher = redis::aio::ConnectionManager::new(redis.clone()).await.map_err(|e| redis_error(e.into()))?;
+    let publisher =
+        redis::aio::ConnectionManager::new(redis.clone()).await.map_err(|e| redis_error(e.into()))?;
     let engine = Engine::with_store(settings.engine.clone(), store.clone()).await?;
     Ok(Backends { store, queue, redis, publisher, engine })
 }
 
 /// Runs the API on `api.bind` (with a worker running `workers` executions at once unless it is
 /// 0) until `shutdown`.
-pub async fn serve(settings: Settings, api: ApiSettings, workers: usize, shutdown: CancellationToken) -> Result<(), ServerError> {
+pub async fn serve(
+    settings: Settings,
+    api: ApiSettings,
+    workers: usize,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
     auth::install_crypto();
     let backends = connect(&settings).await?;
     let listener = tokio::net::TcpListener::bind(api.bind)
@@ -95,7 +105,11 @@ pub async fn serve(settings: Settings, api: ApiSettings, workers: usize, shutdow
         queue: backends.queue.clone(),
         engine: backends.engine.clone(),
         tokens: Arc::new(auth::Tokens::new(&api.jwt_secret, api.token_ttl).map_err(|e| {
-            ServerError::Config(ConfigError::Invalid { name: "JWT_SECRET", value: "(hidden)".into(), reason: e.to_string() })
+            ServerError::Config(ConfigError::Invalid {
+                name: "JWT_SECRET",
+                value: "(hidden)".into(),
+                reason: e.to_string(),
+            })
         })?),
         hub: Arc::clone(&hub),
         control: control::Control::new(backends.publisher.clone(), &settings.queue_prefix),

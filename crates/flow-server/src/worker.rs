@@ -114,8 +114,12 @@ impl Runner {
         };
         match report {
             Ok(report) => match report.state {
-                ExecutionState::Succeeded => JobOutcome::Succeeded(json!({ "execution_id": id, "state": "succeeded" })),
-                state => JobOutcome::Failed(report.error.clone().unwrap_or_else(|| format!("the execution ended {state:?}"))),
+                ExecutionState::Succeeded => {
+                    JobOutcome::Succeeded(json!({ "execution_id": id, "state": "succeeded" }))
+                }
+                state => JobOutcome::Failed(
+                    report.error.clone().unwrap_or_else(|| format!("the execution ended {state:?}")),
+                ),
             },
             Err(e) => JobOutcome::Retry(e.to_string()),
         }

@@ -7,8 +7,8 @@
 //! current state over REST. Subscriptions end with the connection.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -82,7 +82,8 @@ impl Hub {
     /// Sends a batch to every client that may see it and asked for it; drops clients whose
     /// queue is full.
     pub(crate) fn dispatch(&self, batch: &EventBatch) {
-        let messages: Vec<Utf8Bytes> = batch.events.iter().map(|e| Utf8Bytes::from(message(e).to_string())).collect();
+        let messages: Vec<Utf8Bytes> =
+            batch.events.iter().map(|e| Utf8Bytes::from(message(e).to_string())).collect();
         let mut clients = self.lock();
         let mut too_slow = Vec::new();
         for (id, client) in clients.iter() {
@@ -160,7 +161,9 @@ async fn session(state: AppState, token: Option<String>, mut socket: WebSocket) 
         Ok(caller) => caller,
         Err(message) => {
             let _ = socket.send(text(json!({"type": "error", "message": message}))).await;
-            let _ = socket.send(Message::Close(Some(CloseFrame { code: 4401, reason: "unauthorized".into() }))).await;
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame { code: 4401, reason: "unauthorized".into() })))
+                .await;
             return;
         }
     };
@@ -192,7 +195,10 @@ async fn session(state: AppState, token: Option<String>, mut socket: WebSocket) 
 async fn first_message_auth(state: &AppState, socket: &mut WebSocket) -> Result<Caller, String> {
     let first = tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await;
     let Ok(Some(Ok(Message::Text(t)))) = first else {
-        return Err("authenticate first: connect with ?token=<jwt> or send {\"type\": \"auth\", \"token\": ...}".into());
+        return Err(
+            "authenticate first: connect with ?token=<jwt> or send {\"type\": \"auth\", \"token\": ...}"
+                .into(),
+        );
     };
     match serde_json::from_str::<Request>(t.as_str()) {
         Ok(Request::Auth { token }) => state.tokens.verify(&token).map_err(|e| e.message),
@@ -212,7 +218,9 @@ async fn handle(state: &AppState, caller: &Caller, id: u64, text: &str) -> serde
             if let Some(execution) = execution {
                 match state.store.get(execution).await {
                     Ok(Some(e)) if caller.owns(e.summary.owner) => {}
-                    Ok(_) => return json!({"type": "error", "message": format!("execution {execution} not found")}),
+                    Ok(_) => {
+                        return json!({"type": "error", "message": format!("execution {execution} not found")});
+                    }
                     Err(e) => return json!({"type": "error", "message": e.to_string()}),
                 }
             }

@@ -127,7 +127,12 @@ impl Store {
     /// Updates the execution's state (e.g. Queued -> Running, Running <-> Paused). With a
     /// `fence` (the server's delivery token), a write older than the row's token is ignored: a
     /// worker whose job was reclaimed cannot overwrite the record of the run that replaced it.
-    pub async fn record_state(&self, id: Uuid, state: ExecutionState, fence: Option<u64>) -> Result<(), StoreError> {
+    pub async fn record_state(
+        &self,
+        id: Uuid,
+        state: ExecutionState,
+        fence: Option<u64>,
+    ) -> Result<(), StoreError> {
         dispatch!(self.record_state(id, state, fence))
     }
 
@@ -150,7 +155,11 @@ impl Store {
     /// Without a `record_started` before, the execution row is created from the report; with one,
     /// its `started_at` (the time it was queued) is kept. Recording again replaces the nodes.
     /// `fence` as for [`Store::record_state`]: a superseded report is not written.
-    pub async fn record_finished(&self, report: &ExecutionReport, fence: Option<u64>) -> Result<(), StoreError> {
+    pub async fn record_finished(
+        &self,
+        report: &ExecutionReport,
+        fence: Option<u64>,
+    ) -> Result<(), StoreError> {
         dispatch!(self.record_finished(report, fence))
     }
 

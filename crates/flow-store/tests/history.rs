@@ -91,8 +91,10 @@ async fn errors_name_the_database_file() {
 
     let path = dir.path().join("h.db");
     let store = Store::open(&path).await.expect("open");
-    let missing =
-        store.record_state(Uuid::now_v7(), ExecutionState::Running, None).await.expect_err("no such execution");
+    let missing = store
+        .record_state(Uuid::now_v7(), ExecutionState::Running, None)
+        .await
+        .expect_err("no such execution");
     assert!(
         missing.to_string().starts_with(&format!("database {}: no execution ", path.display())),
         "{missing}"

@@ -37,7 +37,10 @@ pub(crate) struct ConnectionInput {
 }
 
 #[utoipa::path(get, path = "/connections", tag = "connections", responses((status = 200, body = [ConnectionBody])))]
-pub(crate) async fn list(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<ConnectionBody>>> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> ApiResult<Json<Vec<ConnectionBody>>> {
     let connections = state.store.list_connections().await?;
     Ok(Json(
         connections
@@ -66,7 +69,11 @@ pub(crate) async fn put(
 
 #[utoipa::path(delete, path = "/connections/{name}", tag = "connections", params(("name" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub(crate) async fn delete(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     if state.store.delete_connection(&name).await? {
         state.engine.reload_connections().await?;

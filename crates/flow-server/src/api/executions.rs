@@ -3,8 +3,8 @@
 //! with `Upgrade: websocket` is the live event socket (see `ws`).
 
 use axum::extract::State;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use flow_engine::{ExecutionDetail, ExecutionState, ExecutionSummary, ListQuery};
@@ -33,7 +33,6 @@ pub(crate) struct ListParams {
     /// The WebSocket's token (`GET /executions?token=` with `Upgrade: websocket`).
     token: Option<String>,
 }
-
 
 #[utoipa::path(get, path = "/executions", tag = "executions", params(ListParams),
     responses((status = 200, description = "Newest first", body = [Object]), (status = 101, description = "With `Upgrade: websocket`: the live event socket")))]
@@ -72,13 +71,21 @@ async fn owned(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Executi
 
 #[utoipa::path(get, path = "/executions/{id}", tag = "executions", params(("id" = Uuid, Path)),
     responses((status = 200, description = "Per-node states, counters, errors and data preview", body = Object), (status = 404, body = ErrorBody)))]
-pub(crate) async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<Json<ExecutionDetail>> {
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<ExecutionDetail>> {
     Ok(Json(owned(&state, &caller, id).await?))
 }
 
 #[utoipa::path(post, path = "/executions/{id}/cancel", tag = "executions", params(("id" = Uuid, Path)),
     responses((status = 202), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub(crate) async fn cancel(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+pub(crate) async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     let execution = owned(&state, &caller, id).await?;
     if execution.summary.state.is_terminal() {
         return Err(ApiError::conflict(format!("execution {id} has ended ({:?})", execution.summary.state)));
@@ -95,20 +102,35 @@ async fn control(state: &AppState, caller: &Caller, id: Uuid, action: Action) ->
     let execution = owned(state, caller, id).await?;
     let running = matches!(execution.summary.state, ExecutionState::Running | ExecutionState::Paused);
     if !running {
-        return Err(ApiError::conflict(format!("execution {id} is not running ({:?})", execution.summary.state)));
+        return Err(ApiError::conflict(format!(
+            "execution {id} is not running ({:?})",
+            execution.summary.state
+        )));
     }
-    state.control.send(id, action).await.map_err(|e| ApiError::unavailable(format!("cannot reach the workers: {e}")))?;
+    state
+        .control
+        .send(id, action)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("cannot reach the workers: {e}")))?;
     Ok(StatusCode::ACCEPTED)
 }
 
 #[utoipa::path(post, path = "/executions/{id}/pause", tag = "executions", params(("id" = Uuid, Path)),
     responses((status = 202), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub(crate) async fn pause(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+pub(crate) async fn pause(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     control(&state, &caller, id, Action::Pause).await
 }
 
 #[utoipa::path(post, path = "/executions/{id}/resume", tag = "executions", params(("id" = Uuid, Path)),
     responses((status = 202), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub(crate) async fn resume(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+pub(crate) async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     control(&state, &caller, id, Action::Resume).await
 }

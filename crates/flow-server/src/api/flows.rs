@@ -46,7 +46,14 @@ pub(crate) struct FlowSummary {
 
 impl From<StoredFlow> for FlowBody {
     fn from(f: StoredFlow) -> Self {
-        Self { id: f.id, owner: f.owner, version: f.version, flow: f.flow, created_at: f.created_at, updated_at: f.updated_at }
+        Self {
+            id: f.id,
+            owner: f.owner,
+            version: f.version,
+            flow: f.flow,
+            created_at: f.created_at,
+            updated_at: f.updated_at,
+        }
     }
 }
 
@@ -62,7 +69,12 @@ fn with_etag(status: StatusCode, flow: StoredFlow) -> Response {
 
 /// The caller's flow `id`, or 404 (also for another user's flow).
 pub(crate) async fn owned_flow(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<StoredFlow> {
-    state.store.flow(id).await?.filter(|f| caller.owns(Some(f.owner))).ok_or_else(|| ApiError::not_found(format!("flow {id}")))
+    state
+        .store
+        .flow(id)
+        .await?
+        .filter(|f| caller.owns(Some(f.owner)))
+        .ok_or_else(|| ApiError::not_found(format!("flow {id}")))
 }
 
 /// Refuses a flow with problems, listing them.
@@ -88,7 +100,11 @@ pub(crate) async fn list(State(state): State<AppState>, caller: Caller) -> ApiRe
 
 #[utoipa::path(post, path = "/flows", tag = "flows", request_body(content = Object, description = "A flow document"),
     responses((status = 201, body = FlowBody), (status = 422, body = ErrorBody)))]
-pub(crate) async fn create(State(state): State<AppState>, caller: Caller, Json(flow): Json<Flow>) -> ApiResult<Response> {
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(flow): Json<Flow>,
+) -> ApiResult<Response> {
     check_version(&flow)?;
     let stored = state.store.create_flow(caller.id, &flow).await?;
     Ok(with_etag(StatusCode::CREATED, stored))
@@ -96,7 +112,11 @@ pub(crate) async fn create(State(state): State<AppState>, caller: Caller, Json(f
 
 #[utoipa::path(get, path = "/flows/{id}", tag = "flows", params(("id" = Uuid, Path)),
     responses((status = 200, body = FlowBody), (status = 404, body = ErrorBody)))]
-pub(crate) async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<Response> {
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
     Ok(with_etag(StatusCode::OK, owned_flow(&state, &caller, id).await?))
 }
 
@@ -118,7 +138,9 @@ pub(crate) async fn update(
         Err(StoreError::VersionConflict { current, .. }) => Err(ApiError::new(
             StatusCode::PRECONDITION_FAILED,
             "precondition_failed",
-            format!("flow {id} is at version {current}, not {expected}: reload it and apply your change again"),
+            format!(
+                "flow {id} is at version {current}, not {expected}: reload it and apply your change again"
+            ),
         )
         .details(serde_json::json!({ "current_version": current }))),
         Err(e) => Err(e.into()),
@@ -157,7 +179,11 @@ fn check_version(flow: &Flow) -> ApiResult<()> {
 
 #[utoipa::path(delete, path = "/flows/{id}", tag = "flows", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub(crate) async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     owned_flow(&state, &caller, id).await?;
     state.store.delete_flow(id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -165,7 +191,11 @@ pub(crate) async fn delete(State(state): State<AppState>, caller: Caller, Path(i
 
 #[utoipa::path(post, path = "/flows/validate", tag = "flows", request_body(content = Object, description = "A flow document"),
     responses((status = 200, description = "Every problem, as `flow validate` reports them", body = Object)))]
-pub(crate) async fn validate(State(state): State<AppState>, _caller: Caller, Json(flow): Json<Flow>) -> ApiResult<Json<ValidationReport>> {
+pub(crate) async fn validate(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Json(flow): Json<Flow>,
+) -> ApiResult<Json<ValidationReport>> {
     check_version(&flow)?;
     state.engine.reload_connections().await?;
     Ok(Json(state.engine.validate(&flow)))
@@ -188,7 +218,12 @@ pub(crate) struct RunAccepted {
 
 #[utoipa::path(post, path = "/flows/{id}/run", tag = "flows", params(("id" = Uuid, Path)), request_body(content = RunRequest, description = "Optional"),
     responses((status = 202, body = RunAccepted), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub(crate) async fn run(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>, body: Bytes) -> ApiResult<(StatusCode, Json<RunAccepted>)> {
+pub(crate) async fn run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<RunAccepted>)> {
     let request: RunRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RunRequest::default()
     } else {

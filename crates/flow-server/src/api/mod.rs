@@ -10,8 +10,8 @@ mod health;
 mod queue;
 mod schedules;
 
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
 use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -61,7 +61,9 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+            ),
         );
     }
 }

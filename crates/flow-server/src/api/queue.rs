@@ -23,7 +23,10 @@ pub(crate) async fn page() -> Html<&'static str> {
 
 #[utoipa::path(get, path = "/queue/api/counts", tag = "queue",
     responses((status = 200, description = "Jobs per state and the queue's metrics", body = Object), (status = 403, body = ErrorBody)))]
-pub(crate) async fn counts(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
+pub(crate) async fn counts(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<serde_json::Value>> {
     caller.require_admin()?;
     let (counts, metrics) = tokio::try_join!(state.queue.counts(), state.queue.metrics())?;
     Ok(Json(serde_json::json!({ "counts": counts, "metrics": metrics })))
@@ -42,7 +45,11 @@ pub(crate) struct JobsParams {
 
 #[utoipa::path(get, path = "/queue/api/jobs", tag = "queue", params(JobsParams),
     responses((status = 200, description = "One page of jobs in that state, newest first, and the total", body = Object), (status = 403, body = ErrorBody)))]
-pub(crate) async fn jobs(State(state): State<AppState>, caller: Caller, Query(params): Query<JobsParams>) -> ApiResult<Json<serde_json::Value>> {
+pub(crate) async fn jobs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<JobsParams>,
+) -> ApiResult<Json<serde_json::Value>> {
     caller.require_admin()?;
     let job_state: JobState = params
         .state
@@ -62,7 +69,11 @@ fn queue_error(id: &str, e: flow_queue::QueueError) -> ApiError {
 
 #[utoipa::path(post, path = "/queue/api/jobs/{id}/retry", tag = "queue", params(("id" = String, Path)),
     responses((status = 202), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub(crate) async fn retry(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub(crate) async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     state.queue.retry(&id).await.map_err(|e| queue_error(&id, e))?;
     Ok(StatusCode::ACCEPTED)
@@ -70,7 +81,11 @@ pub(crate) async fn retry(State(state): State<AppState>, caller: Caller, Path(id
 
 #[utoipa::path(post, path = "/queue/api/jobs/{id}/discard", tag = "queue", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub(crate) async fn discard(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub(crate) async fn discard(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     if state.queue.discard(&id).await.map_err(|e| queue_error(&id, e))? {
         Ok(StatusCode::NO_CONTENT)

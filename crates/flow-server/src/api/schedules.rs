@@ -93,7 +93,10 @@ async fn owned(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Schedul
 }
 
 #[utoipa::path(get, path = "/schedules", tag = "schedules", responses((status = 200, body = [ScheduleBody])))]
-pub(crate) async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ScheduleBody>>> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ScheduleBody>>> {
     let schedules = state.store.list_schedules(caller.scope()).await?;
     Ok(Json(schedules.into_iter().map(ScheduleBody::from).collect()))
 }
@@ -111,7 +114,11 @@ pub(crate) async fn create(
 
 #[utoipa::path(get, path = "/schedules/{id}", tag = "schedules", params(("id" = Uuid, Path)),
     responses((status = 200, body = ScheduleBody), (status = 404, body = ErrorBody)))]
-pub(crate) async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<Json<ScheduleBody>> {
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<ScheduleBody>> {
     Ok(Json(owned(&state, &caller, id).await?.into()))
 }
 
@@ -133,14 +140,21 @@ pub(crate) async fn update(
         vars: Some(new.vars),
         enabled: Some(new.enabled),
     };
-    let updated =
-        state.store.update_schedule(id, &update).await?.ok_or_else(|| ApiError::not_found(format!("schedule {id}")))?;
+    let updated = state
+        .store
+        .update_schedule(id, &update)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("schedule {id}")))?;
     Ok(Json(updated.into()))
 }
 
 #[utoipa::path(delete, path = "/schedules/{id}", tag = "schedules", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub(crate) async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     owned(&state, &caller, id).await?;
     state.store.delete_schedule(id).await?;
     Ok(StatusCode::NO_CONTENT)

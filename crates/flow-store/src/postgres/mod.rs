@@ -117,7 +117,12 @@ impl PgStore {
 
     /// Whether a newer delivery than `fence` runs the execution now (the row is locked until
     /// the transaction ends, so the answer holds while the report is written).
-    async fn superseded(&self, conn: &mut PgConnection, id: Uuid, fence: Option<u64>) -> Result<bool, StoreError> {
+    async fn superseded(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+        fence: Option<u64>,
+    ) -> Result<bool, StoreError> {
         let Some(fence) = fence_value(fence) else { return Ok(false) };
         let current: Option<Option<i64>> =
             sqlx::query_scalar("SELECT fence FROM executions WHERE id = $1 FOR UPDATE")
@@ -128,7 +133,11 @@ impl PgStore {
         Ok(current.flatten().is_some_and(|current| current > fence))
     }
 
-    pub(crate) async fn record_finished(&self, report: &ExecutionReport, fence: Option<u64>) -> Result<(), StoreError> {
+    pub(crate) async fn record_finished(
+        &self,
+        report: &ExecutionReport,
+        fence: Option<u64>,
+    ) -> Result<(), StoreError> {
         let rows = self.located(ReportRows::new(report))?;
         let mut tx = self.pool.begin().await.map_err(|e| self.query_error(e))?;
         if self.superseded(&mut tx, report.id, fence).await? {

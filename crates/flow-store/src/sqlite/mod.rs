@@ -169,7 +169,12 @@ impl SqliteStore {
     }
 
     /// Whether a newer delivery than `fence` runs the execution now.
-    async fn superseded(&self, conn: &mut SqliteConnection, id: Uuid, fence: Option<u64>) -> Result<bool, StoreError> {
+    async fn superseded(
+        &self,
+        conn: &mut SqliteConnection,
+        id: Uuid,
+        fence: Option<u64>,
+    ) -> Result<bool, StoreError> {
         let Some(fence) = fence_value(fence) else { return Ok(false) };
         let current: Option<Option<i64>> = sqlx::query_scalar("SELECT fence FROM executions WHERE id = ?")
             .bind(id.to_string())
@@ -179,7 +184,11 @@ impl SqliteStore {
         Ok(current.flatten().is_some_and(|current| current > fence))
     }
 
-    pub(crate) async fn record_finished(&self, report: &ExecutionReport, fence: Option<u64>) -> Result<(), StoreError> {
+    pub(crate) async fn record_finished(
+        &self,
+        report: &ExecutionReport,
+        fence: Option<u64>,
+    ) -> Result<(), StoreError> {
         let rows = self.located(ReportRows::new(report))?;
         let mut tx = self.pool.begin().await.map_err(|e| self.query_error(e))?;
         if self.superseded(&mut tx, report.id, fence).await? {
