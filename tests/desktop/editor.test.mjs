@@ -106,10 +106,10 @@ describe('editor', { timeout: 300_000 }, () => {
     const row = await browser.$(tid(`history-row-${latest.id}`));
     await row.waitForExist({ timeout: 10_000 });
     assert.equal(await row.getAttribute('data-state'), 'succeeded');
-    const total = gen.out + filter.out + (collect.out ?? 0);
-    assert.equal(latest.records_out, total);
-    // Counts show with thousands separators (40,001,000).
-    assert.match((await row.getText()).replace(/,/g, ''), new RegExp(`\\b${total}\\b`));
+    assert.equal(latest.records_out, gen.out + filter.out + (collect.out ?? 0));
+    // The row shows what the source read, with thousands separators (40,000,000).
+    assert.equal(latest.records_read, gen.out);
+    assert.match((await row.getText()).replace(/,/g, ''), new RegExp(`\\b${gen.out}\\b`));
     const detail = await invoke(browser, 'get_execution', { id: latest.id });
     const counters = Object.fromEntries(detail.nodes.map((n) => [n.node_id, n.counters]));
     assert.equal(counters[ids.gen].records_out, ROWS);

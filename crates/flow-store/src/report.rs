@@ -10,6 +10,8 @@ pub(crate) struct ReportRows<'a> {
     pub(crate) state: String,
     /// Sum over the nodes, kept on the execution so listing needs no join.
     pub(crate) records_out: i64,
+    /// What the sources read: the records out of the nodes that received none.
+    pub(crate) records_read: i64,
     pub(crate) nodes: Vec<NodeValues<'a>>,
     pub(crate) samples: Vec<SampleValues>,
     pub(crate) rollup: RollupValues,
@@ -54,6 +56,9 @@ impl<'a> ReportRows<'a> {
                     reason: "the sum over its nodes overflows".to_owned(),
                 },
             )?;
+        // A source takes no input; any other node that received nothing sent nothing either.
+        let records_read: u64 =
+            report.nodes.iter().filter(|n| n.counters.records_in == 0).map(|n| n.counters.records_out).sum();
         let mut nodes = Vec::with_capacity(report.nodes.len());
         let mut samples = Vec::new();
         for (seq, node) in report.nodes.iter().enumerate() {
@@ -89,6 +94,7 @@ impl<'a> ReportRows<'a> {
         Ok(Self {
             state: enum_text("execution state", &report.state)?,
             records_out: int("execution records_out", records_out)?,
+            records_read: int("execution records_read", records_read)?,
             nodes,
             samples,
             rollup: RollupValues {

@@ -70,6 +70,8 @@ pub struct ExecutionSummary {
     pub duration_ms: Option<i64>,
     /// Sum of `records_out` over all nodes; 0 until the execution finished.
     pub records_out: u64,
+    /// Records the sources read; 0 until the execution finished.
+    pub records_read: u64,
     /// The user who started it (server only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]

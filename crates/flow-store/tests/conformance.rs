@@ -94,6 +94,8 @@ async fn round_trip_returns_exactly_what_was_recorded(store: Store) {
             finished_at: Some(report.finished_at),
             duration_ms: Some(1_500),
             records_out: 3 + 2 + 2,
+            // Only the source took no input.
+            records_read: 3,
             owner: None,
             flow_id: None,
         },

@@ -18,10 +18,8 @@ function when(iso: string): string {
   return `${day} ${d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false })}`;
 }
 
-// The list has only the executions' summaries: their count is over all nodes, not what the
-// sources read, so the header says exactly that.
-const RECORDS_TITLE =
-  'Sum of the records every node output: a record that passes through three nodes counts three times. Known once the execution ended.';
+// An execution's size is what its sources read (the records out of the nodes that take no input).
+const RECORDS_TITLE = 'Records read by the sources of the flow. Known once the execution ended.';
 
 export function HistoryPanel() {
   const controller = useController();
@@ -48,7 +46,7 @@ export function HistoryPanel() {
           <span role="columnheader">status</span>
           <span role="columnheader">flow</span>
           <span role="columnheader" className="num" title={RECORDS_TITLE}>
-            records out (all nodes)
+            records read
           </span>
           <span role="columnheader" className="num">
             duration
@@ -81,7 +79,7 @@ export function HistoryPanel() {
               {SEP}
             </span>
             <span role="cell" className="num">
-              {isTerminalExecution(e.state) ? formatCount(e.records_out) : '—'}
+              {isTerminalExecution(e.state) ? formatCount(e.records_read) : '—'}
               {SEP}
             </span>
             <span role="cell" className="num">

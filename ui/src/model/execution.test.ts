@@ -83,6 +83,7 @@ describe('history details', () => {
     finished_at: '2025-01-01T00:00:02Z',
     duration_ms: 2000,
     records_out: 3,
+    records_read: 3,
     nodes: [
       {
         node_id: 'a',

@@ -156,6 +156,7 @@ describe('controller: ends of runs', () => {
       finished_at: '2025-01-01T00:00:01Z',
       duration_ms: 1000,
       records_out: 10,
+      records_read: 10,
       nodes: [
         {
           node_id: 'users',

@@ -173,6 +173,7 @@ describe('flow store: executions', () => {
       finished_at: '2025-01-01T00:00:01Z',
       duration_ms: 1000,
       records_out: 0,
+      records_read: 0,
       nodes: [],
     });
     expect(s.getState().viewed?.state).toBe('failed');

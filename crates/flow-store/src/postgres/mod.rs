@@ -184,10 +184,11 @@ impl PgStore {
 
         sqlx::query(
             "INSERT INTO executions \
-                 (id, correlation_id, flow, state, error, started_at, finished_at, records_out) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 (id, correlation_id, flow, state, error, started_at, finished_at, records_out, records_read) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, error = EXCLUDED.error, \
-                 finished_at = EXCLUDED.finished_at, records_out = EXCLUDED.records_out",
+                 finished_at = EXCLUDED.finished_at, records_out = EXCLUDED.records_out, \
+                 records_read = EXCLUDED.records_read",
         )
         .bind(report.id)
         .bind(&report.correlation_id)
@@ -197,6 +198,7 @@ impl PgStore {
         .bind(report.started_at)
         .bind(report.finished_at)
         .bind(rows.records_out)
+        .bind(rows.records_read)
         .execute(&mut *conn)
         .await
         .map_err(|e| self.query_error(e))?;

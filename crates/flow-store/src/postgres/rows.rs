@@ -11,7 +11,7 @@ use crate::{ExecutionSummary, MinuteRollup, Role, Schedule, StoredFlow, StoredFl
 
 /// Columns of `executions` read into an `ExecutionRow`.
 pub(crate) const EXECUTION_COLUMNS: &str =
-    "id, correlation_id, flow, state, error, started_at, finished_at, records_out, owner, flow_id";
+    "id, correlation_id, flow, state, error, started_at, finished_at, records_out, records_read, owner, flow_id";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ExecutionRow {
@@ -23,6 +23,7 @@ pub(crate) struct ExecutionRow {
     started_at: DateTime<Utc>,
     finished_at: Option<DateTime<Utc>>,
     records_out: i64,
+    records_read: i64,
     owner: Option<Uuid>,
     flow_id: Option<Uuid>,
 }
@@ -39,6 +40,7 @@ impl ExecutionRow {
             finished_at: self.finished_at,
             duration_ms: self.finished_at.map(|f| (f - self.started_at).num_milliseconds()),
             records_out: parse_int("executions.records_out", self.records_out)?,
+            records_read: parse_int("executions.records_read", self.records_read)?,
             owner: self.owner,
             flow_id: self.flow_id,
         })

@@ -238,10 +238,11 @@ impl SqliteStore {
 
         sqlx::query(
             "INSERT INTO executions \
-                 (id, correlation_id, flow, state, error, started_at, finished_at, records_out) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                 (id, correlation_id, flow, state, error, started_at, finished_at, records_out, records_read) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET state = excluded.state, error = excluded.error, \
-                 finished_at = excluded.finished_at, records_out = excluded.records_out",
+                 finished_at = excluded.finished_at, records_out = excluded.records_out, \
+                 records_read = excluded.records_read",
         )
         .bind(&id)
         .bind(&report.correlation_id)
@@ -251,6 +252,7 @@ impl SqliteStore {
         .bind(time_text(report.started_at))
         .bind(time_text(report.finished_at))
         .bind(rows.records_out)
+        .bind(rows.records_read)
         .execute(&mut *conn)
         .await
         .map_err(|e| self.query_error(e))?;

@@ -12,7 +12,7 @@ use crate::{MinuteRollup, Schedule, StoredFlow, StoredFlowSummary, User};
 
 /// Columns of `executions` read into an `ExecutionRow`.
 pub(crate) const EXECUTION_COLUMNS: &str =
-    "id, correlation_id, flow, state, error, started_at, finished_at, records_out, owner, flow_id";
+    "id, correlation_id, flow, state, error, started_at, finished_at, records_out, records_read, owner, flow_id";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ExecutionRow {
@@ -24,6 +24,7 @@ pub(crate) struct ExecutionRow {
     started_at: String,
     finished_at: Option<String>,
     records_out: i64,
+    records_read: i64,
     owner: Option<String>,
     flow_id: Option<String>,
 }
@@ -42,6 +43,7 @@ impl ExecutionRow {
             finished_at,
             duration_ms: finished_at.map(|f| (f - started_at).num_milliseconds()),
             records_out: parse_int("executions.records_out", self.records_out)?,
+            records_read: parse_int("executions.records_read", self.records_read)?,
             owner: self.owner.as_deref().map(|o| parse_uuid("executions.owner", o)).transpose()?,
             flow_id: self.flow_id.as_deref().map(|f| parse_uuid("executions.flow_id", f)).transpose()?,
         })

@@ -15,6 +15,10 @@ nodes: Array<NodeReport>, id: string, correlation_id: string, flow: string, stat
  */
 records_out: number, 
 /**
+ * Records the sources read; 0 until the execution finished.
+ */
+records_read: number, 
+/**
  * The user who started it (server only).
  */
 owner?: string, 

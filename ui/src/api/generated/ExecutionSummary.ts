@@ -10,6 +10,10 @@ export type ExecutionSummary = { id: string, correlation_id: string, flow: strin
  */
 records_out: number, 
 /**
+ * Records the sources read; 0 until the execution finished.
+ */
+records_read: number, 
+/**
  * The user who started it (server only).
  */
 owner?: string, 
