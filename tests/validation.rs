@@ -212,3 +212,30 @@ async fn bad_filters_and_undefined_variables_are_template_problems() {
     let with_var = engine.validate_with_vars(&flow, &vars);
     assert!(with_var.problems.iter().all(|p| p.node.as_deref() != Some("lim")), "{:#?}", with_var.problems);
 }
+
+#[tokio::test]
+async fn an_unreachable_database_is_reported_on_its_nodes_with_the_fix() {
+    let engine = flow_tests::engine().await;
+    let closed = flow_engine::Connection {
+        name: "warehouse".into(),
+        kind: flow_engine::ConnectionKind::Postgres,
+        url: "postgres://app:secret@127.0.0.1:1/warehouse".into(),
+        options: Default::default(),
+    };
+    engine.save_connection(closed).await.expect("saved");
+    let flow = Flow::new("unreachable")
+        .with_node("orders", "postgres_query", json!({"connection": "warehouse", "query": "SELECT 1 AS n"}))
+        .with_node("out", "collect", json!({}))
+        .with_edge("orders", "out");
+    assert!(engine.validate(&flow).is_valid(), "nothing is contacted by validation");
+    let problems = engine.check_connections(&flow).await;
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let p = &problems[0];
+    assert_eq!(
+        (p.kind, p.node.as_deref(), p.field.as_deref()),
+        (ProblemKind::ConnectionUnreachable, Some("orders"), Some("/connection"))
+    );
+    assert!(p.message.contains("`warehouse`") && p.message.contains("127.0.0.1:1"), "{}", p.message);
+    assert!(!p.message.contains("secret"), "the password leaked: {}", p.message);
+    assert_eq!(p.suggestions, [Suggestion::EditConnection { name: "warehouse".into() }]);
+}

@@ -849,8 +849,12 @@ async fn a_killed_worker_s_job_is_reclaimed_and_finished_once() {
     // Nothing runs it a third time.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(count(&ctx, "SELECT count(*) FROM reclaimed").await, ROWS as i64, "still every row once");
+    // The queue saw it: one job, delivered twice (A, then B after reclaiming it), one success.
     let r = api.get("/queue/api/counts", &root).await;
-    r.expect(200, "queue counts");
+    let counts = r.expect(200, "queue counts");
+    assert_eq!(counts["counts"]["succeeded"], 1, "{}", r.text);
+    assert_eq!(counts["metrics"]["reclaimed"], 1, "{}", r.text);
+    assert_eq!(counts["metrics"]["deliveries"], 2, "{}", r.text);
 }
 
 async fn flow_executions(api: &Api, token: &str, flow_id: &str) -> Vec<Value> {

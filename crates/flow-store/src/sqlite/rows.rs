@@ -11,8 +11,7 @@ use crate::{ExecutionSummary, Role};
 use crate::{MinuteRollup, Schedule, StoredFlow, StoredFlowSummary, User};
 
 /// Columns of `executions` read into an `ExecutionRow`.
-pub(crate) const EXECUTION_COLUMNS: &str =
-    "id, correlation_id, flow, state, error, started_at, finished_at, records_out, records_read, owner, flow_id";
+pub(crate) const EXECUTION_COLUMNS: &str = "id, correlation_id, flow, state, error, started_at, finished_at, records_out, records_read, owner, flow_id";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ExecutionRow {
