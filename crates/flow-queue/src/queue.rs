@@ -447,6 +447,10 @@ impl Queue {
             .arg(offset + limit - 1)
             .query_async(&mut conn)
             .await?;
+        // Redis refuses an empty pipeline.
+        if ids.is_empty() {
+            return Ok(JobPage { total, jobs: Vec::new() });
+        }
         let mut pipe = redis::pipe();
         for id in &ids {
             pipe.cmd("HGETALL").arg(self.key(&format!("job:{id}")));

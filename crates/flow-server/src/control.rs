@@ -1,6 +1,7 @@
 //! Pause and resume of executions that run in worker processes: the API publishes a message on a
 //! Redis channel every worker listens to, and the worker that runs the execution applies it.
-//! (Cancel goes through the queue, which also reaches jobs that have not started.)
+//! (Cancel goes through the queue, which also reaches jobs that have not started; only runs whose
+//! job has another id, cron ticks, are cancelled here.)
 
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ use uuid::Uuid;
 pub(crate) enum Action {
     Pause,
     Resume,
+    /// For runs the queue does not know by their execution id (cron ticks).
+    Cancel,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +92,7 @@ pub(crate) async fn listen(
             let _ = match action {
                 Action::Pause => engine.pause(execution_id),
                 Action::Resume => engine.resume(execution_id),
+                Action::Cancel => engine.cancel(execution_id),
             };
         }
     }

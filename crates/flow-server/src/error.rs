@@ -142,7 +142,11 @@ impl From<flow_engine::EngineError> for ApiError {
 
 impl From<flow_queue::QueueError> for ApiError {
     fn from(e: flow_queue::QueueError) -> Self {
-        ApiError::unavailable(format!("the job queue is unavailable: {e}"))
+        match e {
+            flow_queue::QueueError::NotFound(id) => ApiError::not_found(format!("job {id}")),
+            flow_queue::QueueError::InvalidState { .. } => ApiError::conflict(e.to_string()),
+            e => ApiError::unavailable(format!("the job queue is unavailable: {e}")),
+        }
     }
 }
 

@@ -15,16 +15,30 @@ use serde_json::{Value, json};
 use sqlx::{Executor, PgPool};
 use tokio_tungstenite::tungstenite::Message;
 
-/// The machine's PostgreSQL (trust auth) and Redis.
-pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
-pub const REDIS: &str = "redis://127.0.0.1:6379";
+/// The machine's PostgreSQL (trust auth) and Redis, unless POSTGRESQL_URL and REDIS_URL say
+/// otherwise (as scripts/test does).
+pub fn postgres() -> String {
+    std::env::var("POSTGRESQL_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned())
+}
 
 /// Generous: two slow cores shared with other builds and tests.
 pub const READY: Duration = Duration::from_secs(90);
 
 /// A URL of the test database whose sessions see only `schema`.
 pub fn schema_url(schema: &str) -> String {
-    format!("{POSTGRES}?options=-c%20search_path%3D{schema}")
+    let base = postgres();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}options=-c%20search_path%3D{schema}")
 }
 
 fn random_id() -> String {
@@ -51,8 +65,9 @@ impl Ctx {
         let id = random_id();
         let schema = format!("s_{id}");
         let data_schema = format!("d_{id}");
-        let admin =
-            PgPool::connect(POSTGRES).await.expect("the machine's PostgreSQL answers at 127.0.0.1:5432");
+        let admin = PgPool::connect(&postgres())
+            .await
+            .expect("PostgreSQL answers (POSTGRESQL_URL or 127.0.0.1:5432)");
         admin.execute(format!("CREATE SCHEMA {schema}").as_str()).await.expect("create the store schema");
         admin.execute(format!("CREATE SCHEMA {data_schema}").as_str()).await.expect("create the data schema");
         admin.close().await;
@@ -102,7 +117,7 @@ impl Ctx {
         }
         command
             .env("POSTGRESQL_URL", self.store_url())
-            .env("REDIS_URL", REDIS)
+            .env("REDIS_URL", redis_url())
             .env("JWT_SECRET", &self.secret)
             .env("FLOW_QUEUE_PREFIX", &self.prefix)
             .env("FLOW_LOG", "info")
@@ -178,17 +193,18 @@ impl Drop for Ctx {
     fn drop(&mut self) {
         let (schema, data_schema, prefix) =
             (self.schema.clone(), self.data_schema.clone(), self.prefix.clone());
+        let (postgres, redis_url) = (postgres(), redis_url());
         // Not on the test's runtime (it may be shutting down): a thread with its own.
         let cleanup = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             rt.block_on(async move {
-                if let Ok(pool) = PgPool::connect(POSTGRES).await {
+                if let Ok(pool) = PgPool::connect(&postgres).await {
                     for s in [&schema, &data_schema] {
                         let _ = pool.execute(format!("DROP SCHEMA IF EXISTS {s} CASCADE").as_str()).await;
                     }
                     pool.close().await;
                 }
-                if let Ok(client) = redis::Client::open(REDIS)
+                if let Ok(client) = redis::Client::open(redis_url)
                     && let Ok(mut conn) = client.get_multiplexed_async_connection().await
                 {
                     let mut cursor: u64 = 0;

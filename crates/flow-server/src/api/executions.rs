@@ -90,10 +90,21 @@ pub(crate) async fn cancel(
     if execution.summary.state.is_terminal() {
         return Err(ApiError::conflict(format!("execution {id} has ended ({:?})", execution.summary.state)));
     }
-    let outcome = state.queue.cancel(&id.to_string()).await?;
-    // A job that had not started will never run: its history ends here.
-    if outcome == flow_queue::CancelOutcome::Cancelled && execution.summary.state == ExecutionState::Queued {
-        state.store.record_state(id, ExecutionState::Cancelled, None).await?;
+    match state.queue.cancel(&id.to_string()).await {
+        // A job that had not started will never run: its history ends here.
+        Ok(flow_queue::CancelOutcome::Cancelled) if execution.summary.state == ExecutionState::Queued => {
+            state.store.record_state(id, ExecutionState::Cancelled, None).await?;
+        }
+        Ok(_) => {}
+        // A cron tick's job has an id of its own: the worker running it is told directly.
+        Err(flow_queue::QueueError::NotFound(_)) => {
+            state
+                .control
+                .send(id, Action::Cancel)
+                .await
+                .map_err(|e| ApiError::unavailable(format!("cannot reach the workers: {e}")))?;
+        }
+        Err(e) => return Err(e.into()),
     }
     Ok(StatusCode::ACCEPTED)
 }

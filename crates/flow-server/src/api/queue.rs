@@ -59,14 +59,6 @@ pub(crate) async fn jobs(
     Ok(Json(serde_json::to_value(page).map_err(|e| ApiError::internal(e.to_string()))?))
 }
 
-fn queue_error(id: &str, e: flow_queue::QueueError) -> ApiError {
-    match e {
-        flow_queue::QueueError::NotFound(_) => ApiError::not_found(format!("job {id}")),
-        flow_queue::QueueError::InvalidState { .. } => ApiError::conflict(e.to_string()),
-        other => other.into(),
-    }
-}
-
 #[utoipa::path(post, path = "/queue/api/jobs/{id}/retry", tag = "queue", params(("id" = String, Path)),
     responses((status = 202), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn retry(
@@ -75,7 +67,7 @@ pub(crate) async fn retry(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    state.queue.retry(&id).await.map_err(|e| queue_error(&id, e))?;
+    state.queue.retry(&id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -87,7 +79,7 @@ pub(crate) async fn discard(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    if state.queue.discard(&id).await.map_err(|e| queue_error(&id, e))? {
+    if state.queue.discard(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("job {id}")))
