@@ -3,10 +3,7 @@
 //! (Cancel goes through the queue, which also reaches jobs that have not started; only runs whose
 //! job has another id, cron ticks, are cancelled here.)
 
-use std::time::Duration;
-
 use flow_engine::Engine;
-use futures::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
@@ -54,46 +51,21 @@ fn channel(prefix: &str) -> String {
     format!("{prefix}control")
 }
 
-/// Applies pause and resume messages to `engine`'s executions until `shutdown`; resubscribes
-/// after a lost connection.
+/// Applies pause, resume and cancel messages to `engine`'s executions until `shutdown`.
 pub(crate) async fn listen(
     client: redis::Client,
     prefix: String,
     engine: Engine,
     shutdown: CancellationToken,
 ) {
-    let channel = channel(&prefix);
-    while !shutdown.is_cancelled() {
-        let subscribed = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
+    crate::pubsub::each_message(client, channel(&prefix), shutdown, |text| {
+        let Ok(Message { execution_id, action }) = serde_json::from_str(&text) else { return };
+        // Only the worker that runs the execution knows it; the others answer NotRunning.
+        let _ = match action {
+            Action::Pause => engine.pause(execution_id),
+            Action::Resume => engine.resume(execution_id),
+            Action::Cancel => engine.cancel(execution_id),
         };
-        let mut pubsub = match subscribed.await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "control channel: cannot subscribe; retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                }
-            }
-        };
-        let mut messages = pubsub.on_message();
-        loop {
-            let message = tokio::select! {
-                () = shutdown.cancelled() => return,
-                m = messages.next() => m,
-            };
-            let Some(message) = message else { break };
-            let Ok(text) = message.get_payload::<String>() else { continue };
-            let Ok(Message { execution_id, action }) = serde_json::from_str(&text) else { continue };
-            // Only the worker that runs the execution knows it; the others answer NotRunning.
-            let _ = match action {
-                Action::Pause => engine.pause(execution_id),
-                Action::Resume => engine.resume(execution_id),
-                Action::Cancel => engine.cancel(execution_id),
-            };
-        }
-    }
+    })
+    .await;
 }

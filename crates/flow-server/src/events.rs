@@ -5,10 +5,8 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use flow_engine::{Engine, Event, EventKind};
-use futures::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
@@ -112,42 +110,18 @@ fn group(batch: Vec<Event>, origins: &Origins) -> Vec<EventBatch> {
     out
 }
 
-/// Hands every published batch to `hub` until `shutdown`; resubscribes after a lost connection.
+/// Hands every published batch to `hub` until `shutdown`.
 pub(crate) async fn subscribe(
     client: redis::Client,
     prefix: String,
     hub: Arc<Hub>,
     shutdown: CancellationToken,
 ) {
-    let channel = channel(&prefix);
-    while !shutdown.is_cancelled() {
-        let subscribed = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        };
-        let mut pubsub = match subscribed.await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "events: cannot subscribe; retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                }
-            }
-        };
-        let mut messages = pubsub.on_message();
-        loop {
-            let message = tokio::select! {
-                () = shutdown.cancelled() => return,
-                m = messages.next() => m,
-            };
-            let Some(message) = message else { break };
-            let Ok(text) = message.get_payload::<String>() else { continue };
-            match serde_json::from_str::<EventBatch>(&text) {
-                Ok(batch) => hub.dispatch(&batch),
-                Err(e) => tracing::warn!(error = %e, "events: a message that is not an event batch"),
-            }
+    crate::pubsub::each_message(client, channel(&prefix), shutdown, |text| {
+        match serde_json::from_str::<EventBatch>(&text) {
+            Ok(batch) => hub.dispatch(&batch),
+            Err(e) => tracing::warn!(error = %e, "events: a message that is not an event batch"),
         }
-    }
+    })
+    .await;
 }

@@ -10,6 +10,7 @@ pub mod config;
 mod control;
 mod error;
 mod events;
+mod pubsub;
 mod scheduler;
 mod state;
 mod worker;

@@ -1,8 +1,9 @@
--- What the server keeps besides the history: users, their flows and schedules, and per-minute
+-- What the server keeps besides the history: user accounts (not `users`, a name data sets use),
+-- their flows and schedules, and per-minute
 -- execution metrics. The desktop store has the same tables, so one store API serves both.
 -- Encodings as in 0001: uuids and times as text, enums as their snake_case names.
 
-CREATE TABLE users (
+CREATE TABLE accounts (
     id            TEXT NOT NULL PRIMARY KEY,
     username      TEXT NOT NULL UNIQUE, -- compared exactly: the server normalises names
     password_hash TEXT NOT NULL,
@@ -14,7 +15,7 @@ CREATE TABLE users (
 -- owner and flow they had.
 CREATE TABLE flows (
     id         TEXT    NOT NULL PRIMARY KEY,
-    owner      TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    owner      TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     name       TEXT    NOT NULL, -- the flow's name, so listing does not parse the flow
     version    INTEGER NOT NULL CHECK (version >= 1),
     flow       TEXT    NOT NULL, -- canonical JSON of the flow file
@@ -26,7 +27,7 @@ CREATE INDEX flows_owner ON flows (owner, name);
 
 CREATE TABLE schedules (
     id         TEXT    NOT NULL PRIMARY KEY,
-    owner      TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    owner      TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     flow_id    TEXT    NOT NULL REFERENCES flows (id) ON DELETE CASCADE,
     cron       TEXT    NOT NULL,
     timezone   TEXT    NOT NULL,

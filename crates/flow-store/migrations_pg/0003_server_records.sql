@@ -1,8 +1,9 @@
--- What the server keeps besides the history: users, their flows and schedules, and per-minute
+-- What the server keeps besides the history: user accounts (not `users`, a name data sets use),
+-- their flows and schedules, and per-minute
 -- execution metrics. A user's flows and schedules go with the user, a flow's schedules with the
 -- flow; executions stay (history).
 
-CREATE TABLE users (
+CREATE TABLE accounts (
     id            uuid        NOT NULL PRIMARY KEY,
     username      text        NOT NULL UNIQUE, -- compared exactly: the server normalises names
     password_hash text        NOT NULL,
@@ -12,7 +13,7 @@ CREATE TABLE users (
 
 CREATE TABLE flows (
     id         uuid        NOT NULL PRIMARY KEY,
-    owner      uuid        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    owner      uuid        NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     name       text        NOT NULL, -- the flow's name, so listing does not parse the flow
     -- Optimistic concurrency: an update names the version it read.
     version    bigint      NOT NULL CHECK (version >= 1),
@@ -26,7 +27,7 @@ CREATE INDEX flows_owner ON flows (owner, name);
 
 CREATE TABLE schedules (
     id         uuid        NOT NULL PRIMARY KEY,
-    owner      uuid        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    owner      uuid        NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     flow_id    uuid        NOT NULL REFERENCES flows (id) ON DELETE CASCADE,
     cron       text        NOT NULL,
     timezone   text        NOT NULL,

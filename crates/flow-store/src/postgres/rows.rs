@@ -97,7 +97,7 @@ pub(crate) struct SampleRow {
     pub(crate) record: String,
 }
 
-/// Columns of `users` read into a `UserRow`.
+/// Columns of `accounts` read into a `UserRow`.
 pub(crate) const USER_COLUMNS: &str = "id, username, password_hash, role, created_at";
 
 #[derive(sqlx::FromRow)]
@@ -115,7 +115,7 @@ impl UserRow {
             id: self.id,
             username: self.username,
             password_hash: self.password_hash,
-            role: parse_enum::<Role>("users.role", &self.role)?,
+            role: parse_enum::<Role>("accounts.role", &self.role)?,
             created_at: self.created_at,
         })
     }

@@ -33,7 +33,7 @@ impl SqliteStore {
             created_at: now(),
         };
         sqlx::query(
-            "INSERT INTO users (id, username, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO accounts (id, username, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)",
         )
         .bind(user.id.to_string())
         .bind(&user.username)
@@ -54,7 +54,7 @@ impl SqliteStore {
 
     pub(crate) async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
         let row: Option<UserRow> =
-            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?"))
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM accounts WHERE username = ?"))
                 .bind(username)
                 .fetch_optional(&self.pool)
                 .await
@@ -63,17 +63,18 @@ impl SqliteStore {
     }
 
     pub(crate) async fn user(&self, id: Uuid) -> Result<Option<User>, StoreError> {
-        let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.query_error(e))?;
+        let row: Option<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM accounts WHERE id = ?"))
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.query_error(e))?;
         row.map(|r| self.located(r.into_user())).transpose()
     }
 
     pub(crate) async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         let rows: Vec<UserRow> =
-            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY username"))
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM accounts ORDER BY username"))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| self.query_error(e))?;
@@ -81,7 +82,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM users WHERE username = ?")
+        let done = sqlx::query("DELETE FROM accounts WHERE username = ?")
             .bind(username)
             .execute(&self.pool)
             .await

@@ -99,7 +99,7 @@ pub(crate) struct SampleRow {
     pub(crate) record: String,
 }
 
-/// Columns of `users` read into a `UserRow`.
+/// Columns of `accounts` read into a `UserRow`.
 pub(crate) const USER_COLUMNS: &str = "id, username, password_hash, role, created_at";
 
 #[derive(sqlx::FromRow)]
@@ -114,11 +114,11 @@ pub(crate) struct UserRow {
 impl UserRow {
     pub(crate) fn into_user(self) -> Result<User, CodecError> {
         Ok(User {
-            id: parse_uuid("users.id", &self.id)?,
+            id: parse_uuid("accounts.id", &self.id)?,
             username: self.username,
             password_hash: self.password_hash,
-            role: parse_enum::<Role>("users.role", &self.role)?,
-            created_at: parse_time("users.created_at", &self.created_at)?,
+            role: parse_enum::<Role>("accounts.role", &self.role)?,
+            created_at: parse_time("accounts.created_at", &self.created_at)?,
         })
     }
 }
