@@ -2,7 +2,8 @@
 //! it prints a table and merges its figures into `bench/results/latest.json`. Peak memory is
 //! measured in a child process per data size (`flow-bench child ROWS`, `flow-bench child-case1
 //! DB_URL`), read from VmHWM. The SPEC case 1 figures need PostgreSQL (POSTGRESQL_URL, default
-//! the local `test` database) and `psql`; `--no-postgres` skips them.
+//! the local `test` database) and `psql`; `--no-postgres` skips them. `--server` adds the server
+//! figures (`server.rs`; the release `flow` binary beside this one, Redis at REDIS_URL).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -75,6 +76,11 @@ async fn main() -> Result<()> {
         figures.extend(case1::measure(case1_rows).await?);
     }
 
+    if args.iter().any(|a| a == "--server") {
+        let flow = std::env::current_exe()?.with_file_name("flow");
+        figures.extend(server::measure(&flow, quick).await?);
+    }
+
     print_table(&figures);
     save(&figures)?;
     Ok(())
@@ -82,6 +88,7 @@ async fn main() -> Result<()> {
 
 mod baseline;
 mod case1;
+mod server;
 
 async fn engine() -> Result<Engine> {
     let config = EngineConfig { history: HistoryLocation::InMemory, ..EngineConfig::default() };

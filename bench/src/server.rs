@@ -1,0 +1,362 @@
+//! Server figures (`bench/run --server`): real `flow serve` and `flow worker` processes (the
+//! release `flow` binary) on the local PostgreSQL, in a schema of their own, and Redis, under a
+//! key prefix of their own, with the in-run limits of their parts beside them.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+/// A process killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One deployment: store schema, Redis prefix, secret, port.
+struct Deployment {
+    env: Vec<(&'static str, String)>,
+    base: String,
+    schema: String,
+    admin_url: String,
+}
+
+impl Deployment {
+    fn new(admin_url: &str, tag: &str) -> Result<Deployment> {
+        let id = format!("bench_{tag}_{}", std::process::id());
+        psql(
+            admin_url,
+            &format!(
+                "SET client_min_messages = warning; DROP SCHEMA IF EXISTS {id} CASCADE; CREATE SCHEMA {id}"
+            ),
+        )?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let separator = if admin_url.contains('?') { '&' } else { '?' };
+        let env = vec![
+            ("POSTGRESQL_URL", format!("{admin_url}{separator}options=-c%20search_path%3D{id}")),
+            ("REDIS_URL", std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())),
+            ("JWT_SECRET", "bench-secret-0123456789-0123456789-0123".into()),
+            ("FLOW_QUEUE_PREFIX", format!("{id}:")),
+            ("FLOW_BIND", format!("127.0.0.1:{port}")),
+            ("MAX_CONCURRENT_EXECUTIONS", "50".into()),
+            ("FLOW_JOB_LEASE_MS", "2000".into()),
+        ];
+        Ok(Deployment {
+            env,
+            base: format!("http://127.0.0.1:{port}"),
+            schema: id,
+            admin_url: admin_url.to_owned(),
+        })
+    }
+
+    fn spawn(&self, flow: &Path, args: &[&str]) -> Result<Process> {
+        let child = Command::new(flow)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", flow.display()))?;
+        Ok(Process(child))
+    }
+
+    fn add_admin(&self, flow: &Path) -> Result<()> {
+        let mut child = Command::new(flow)
+            .args(["users", "add", "bench", "--admin"])
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        child.stdin.take().context("stdin")?.write_all(b"bench-password\n")?;
+        if !child.wait()?.success() {
+            bail!("flow users add failed");
+        }
+        Ok(())
+    }
+
+    /// Waits for `/health`, logs in and returns a client with the token.
+    async fn client(&self) -> Result<Api> {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while http.get(format!("{}/health", self.base)).send().await.map(|r| r.status().is_success()).ok()
+            != Some(true)
+        {
+            if Instant::now() > deadline {
+                bail!("the server did not answer /health within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let login: Value = http
+            .post(format!("{}/auth/login", self.base))
+            .json(&json!({"username": "bench", "password": "bench-password"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let token = login["token"].as_str().context("a token")?.to_owned();
+        Ok(Api { http, base: self.base.clone(), token })
+    }
+
+    /// A number from the store's schema.
+    fn sql(&self, query: &str) -> Result<f64> {
+        let out = Command::new("psql").args([&self.env[0].1, "-XtAc", query]).output().context("psql")?;
+        Ok(String::from_utf8(out.stdout)?.trim().parse().unwrap_or(0.0))
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let _ = psql(
+            &self.admin_url,
+            &format!("SET client_min_messages = warning; DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
+        );
+        let _ = Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "redis-cli --scan --pattern '{}:*' | xargs -r redis-cli del >/dev/null",
+                    self.schema
+                ),
+            ])
+            .status();
+    }
+}
+
+#[derive(Clone)]
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        let response =
+            self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body).send().await?;
+        let status = response.status();
+        let value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("POST {path}: {status} {value}");
+        }
+        Ok(value)
+    }
+
+    async fn get(&self, path: &str) -> Result<Value> {
+        Ok(self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
+    async fn flow(&self, flow: Value) -> Result<String> {
+        Ok(self.post("/flows", &flow).await?["id"].as_str().context("a flow id")?.to_owned())
+    }
+}
+
+fn psql(url: &str, sql: &str) -> Result<()> {
+    let status = Command::new("psql").args([url, "-Xq", "-v", "ON_ERROR_STOP=1", "-c", sql]).status()?;
+    if !status.success() {
+        bail!("psql failed: {sql}");
+    }
+    Ok(())
+}
+
+fn trivial_flow(name: &str) -> Value {
+    json!({"version": 1, "name": name, "nodes": [
+        {"id": "one", "type": "static_data", "params": {"records": [{"x": 1}]}}
+    ], "edges": []})
+}
+
+/// Executions of `flow_id` not finished yet.
+fn unfinished(d: &Deployment, flow_id: &str) -> Result<f64> {
+    d.sql(&format!("SELECT count(*) FROM executions WHERE flow_id = '{flow_id}' AND finished_at IS NULL"))
+}
+
+async fn wait_done(d: &Deployment, flow_id: &str, limit: Duration) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    while unfinished(d, flow_id)? > 0.0 {
+        if Instant::now() > deadline {
+            bail!("executions still unfinished after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// XADD + XREADGROUP + XACK of one small job, one client, for `seconds`: the queue's floor.
+async fn redis_roundtrips_per_s(seconds: f64, prefix: &str) -> Result<f64> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let mut conn = redis::Client::open(url)?.get_multiplexed_async_connection().await?;
+    let stream = format!("{prefix}:roundtrip");
+    let _: redis::Value = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg("g")
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(&mut conn)
+        .await?;
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed().as_secs_f64() < seconds {
+        let _: String = redis::cmd("XADD")
+            .arg(&stream)
+            .arg("*")
+            .arg("job")
+            .arg("{\"x\":1}")
+            .query_async(&mut conn)
+            .await?;
+        let read: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("g")
+            .arg("c")
+            .arg("COUNT")
+            .arg(1)
+            .arg("STREAMS")
+            .arg(&stream)
+            .arg(">")
+            .query_async(&mut conn)
+            .await?;
+        for key in read.keys {
+            for entry in key.ids {
+                let _: i64 =
+                    redis::cmd("XACK").arg(&stream).arg("g").arg(&entry.id).query_async(&mut conn).await?;
+            }
+        }
+        n += 1;
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let _: i64 = redis::cmd("DEL").arg(&stream).query_async(&mut conn).await?;
+    Ok(rate)
+}
+
+/// Runs the server figures with the `flow` binary at `flow`.
+pub(crate) async fn measure(flow: &Path, quick: bool) -> Result<BTreeMap<String, f64>> {
+    let admin_url =
+        std::env::var("POSTGRESQL_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut figures = BTreeMap::new();
+    let load_seconds = if quick { 5.0 } else { 20.0 };
+
+    let d = Deployment::new(&admin_url, "serve")?;
+    d.add_admin(flow)?;
+    figures.insert("redis_roundtrip_per_s".into(), redis_roundtrips_per_s(3.0, &d.schema).await?);
+    let _server = d.spawn(flow, &["serve", "--workers", "50"])?;
+    let api = d.client().await?;
+
+    // Throughput: 50 clients run a one-node flow as fast as they can.
+    let flow_id = api.flow(trivial_flow("trivial")).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..50)
+        .map(|_| {
+            let (api, stop, sent, path) =
+                (api.clone(), Arc::clone(&stop), Arc::clone(&sent), format!("/flows/{flow_id}/run"));
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if api.post(&path, &json!({})).await.is_ok() {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs_f64(load_seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        let _ = c.await;
+    }
+    wait_done(&d, &flow_id, Duration::from_secs(300)).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let succeeded = d.sql(&format!(
+        "SELECT count(*) FROM executions WHERE flow_id = '{flow_id}' AND state = 'succeeded'"
+    ))?;
+    figures.insert("server_trivial_exec_per_s".into(), succeeded / elapsed);
+    figures.insert(
+        "server_trivial_runs_accepted_per_s".into(),
+        sent.load(Ordering::Relaxed) as f64 / load_seconds,
+    );
+
+    // Latency at a steady 500 runs/s: from the run being queued to its end, as the history says.
+    let steady_id = api.flow(trivial_flow("steady")).await?;
+    let path = format!("/flows/{steady_id}/run");
+    let mut ticker = tokio::time::interval(Duration::from_millis(2));
+    let until = Instant::now() + Duration::from_secs(if quick { 3 } else { 10 });
+    let mut pending = Vec::new();
+    while Instant::now() < until {
+        ticker.tick().await;
+        let (api, path) = (api.clone(), path.clone());
+        pending.push(tokio::spawn(async move { api.post(&path, &json!({})).await.is_ok() }));
+    }
+    for p in pending {
+        let _ = p.await;
+    }
+    wait_done(&d, &steady_id, Duration::from_secs(300)).await?;
+    let p99 = d.sql(&format!(
+        "SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at) * 1000) \
+         FROM executions WHERE flow_id = '{steady_id}'"
+    ))?;
+    figures.insert("server_enqueue_to_done_p99_ms".into(), p99);
+    drop(_server);
+
+    // Reclaim: a worker killed with SIGKILL mid-run; another one (2 s lease) runs the job again.
+    let r = Deployment::new(&admin_url, "reclaim")?;
+    r.add_admin(flow)?;
+    let _api_only = r.spawn(flow, &["serve", "--workers", "0"])?;
+    let api = r.client().await?;
+    let slow = api
+        .flow(json!({"version": 1, "name": "slow", "nodes": [
+            {"id": "one", "type": "static_data", "params": {"records": [{"x": 1}]}},
+            {"id": "wait", "type": "delay", "params": {"ms": 60000}},
+            {"id": "out", "type": "collect", "params": {}}
+        ], "edges": [
+            {"from": {"node": "one", "port": "out"}, "to": {"node": "wait", "port": "in"}},
+            {"from": {"node": "wait", "port": "out"}, "to": {"node": "out", "port": "in"}}
+        ]}))
+        .await?;
+    let mut worker_a = r.spawn(flow, &["worker"])?;
+    let run = api.post(&format!("/flows/{slow}/run"), &json!({})).await?;
+    let id = run["execution_id"].as_str().context("an execution id")?.to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while api.get(&format!("/executions/{id}")).await?["state"] != "running" {
+        if Instant::now() > deadline {
+            bail!("the slow run did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _worker_b = r.spawn(flow, &["worker"])?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let killed = Instant::now();
+    worker_a.0.kill()?;
+    let _ = worker_a.0.wait();
+    let deadline = killed + Duration::from_secs(60);
+    loop {
+        let running = api.get("/queue/api/jobs?state=running").await?;
+        let again = running["jobs"].as_array().is_some_and(|jobs| {
+            jobs.iter().any(|j| j["id"] == id.as_str() && j["attempts"].as_u64().unwrap_or(0) >= 2)
+        });
+        if again {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the job was not reclaimed within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    figures.insert("queue_reclaim_seconds".into(), killed.elapsed().as_secs_f64());
+    Ok(figures)
+}
