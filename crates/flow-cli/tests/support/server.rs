@@ -3,7 +3,7 @@
 //! `flow worker` processes killed by pid when the test ends however it ends, and thin HTTP and
 //! WebSocket clients.
 
-#![allow(dead_code, unreachable_pub)]
+
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,14 +17,14 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// The machine's PostgreSQL (trust auth) and Redis, unless POSTGRESQL_URL and REDIS_URL say
 /// otherwise (as scripts/test does).
-pub fn postgres() -> String {
+pub(crate) fn postgres() -> String {
     std::env::var("POSTGRESQL_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-pub fn redis_url() -> String {
+pub(crate) fn redis_url() -> String {
     std::env::var("REDIS_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
@@ -32,10 +32,10 @@ pub fn redis_url() -> String {
 }
 
 /// Generous: two slow cores shared with other builds and tests.
-pub const READY: Duration = Duration::from_secs(90);
+pub(crate) const READY: Duration = Duration::from_secs(90);
 
 /// A URL of the test database whose sessions see only `schema`.
-pub fn schema_url(schema: &str) -> String {
+pub(crate) fn schema_url(schema: &str) -> String {
     let base = postgres();
     let separator = if base.contains('?') { '&' } else { '?' };
     format!("{base}{separator}options=-c%20search_path%3D{schema}")
@@ -45,23 +45,21 @@ fn random_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
 }
 
-/// One test's deployment: a schema for the server's store, another for the flows' data (the
-/// store has a `users` table of its own), a Redis key prefix, a JWT secret and a directory for
-/// the processes' logs. Dropping it drops both schemas and deletes the prefix's keys; declare
+/// One test's deployment: a schema for the server's store, another for the data the flows read
+/// and write, a Redis key prefix, a JWT secret and a directory for the processes' logs. Dropping it drops both schemas and deletes the prefix's keys; declare
 /// it before the processes so that they are killed first.
-pub struct Ctx {
-    pub id: String,
-    pub schema: String,
-    pub data_schema: String,
-    pub prefix: String,
-    pub secret: String,
-    pub dir: tempfile::TempDir,
+pub(crate) struct Ctx {
+    pub(crate) schema: String,
+    pub(crate) data_schema: String,
+    pub(crate) prefix: String,
+    pub(crate) secret: String,
+    pub(crate) dir: tempfile::TempDir,
     /// Connected to the data schema.
-    pub data: PgPool,
+    pub(crate) data: PgPool,
 }
 
 impl Ctx {
-    pub async fn new() -> Ctx {
+    pub(crate) async fn new() -> Ctx {
         let id = random_id();
         let schema = format!("s_{id}");
         let data_schema = format!("d_{id}");
@@ -75,7 +73,6 @@ impl Ctx {
         let secret = format!("{}{}{}", random_id(), random_id(), random_id());
         Ctx {
             prefix: format!("t{id}:"),
-            id,
             schema,
             data_schema,
             secret,
@@ -85,17 +82,17 @@ impl Ctx {
     }
 
     /// POSTGRESQL_URL of the server (the store's schema).
-    pub fn store_url(&self) -> String {
+    pub(crate) fn store_url(&self) -> String {
         schema_url(&self.schema)
     }
 
     /// The URL of the flows' connection (the data schema).
-    pub fn data_url(&self) -> String {
+    pub(crate) fn data_url(&self) -> String {
         schema_url(&self.data_schema)
     }
 
     /// `flow ARGS` with this deployment's environment and nothing inherited that could change it.
-    pub fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_flow"));
         command.args(args);
         for var in [
@@ -127,7 +124,7 @@ impl Ctx {
     }
 
     /// Starts `flow ARGS` with `env` on top of the deployment's, stdout and stderr to a log file.
-    pub fn spawn(&self, name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
+    pub(crate) fn spawn(&self, name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let log = self.dir.path().join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("log file");
         let mut command = self.command(args);
@@ -140,7 +137,7 @@ impl Ctx {
     }
 
     /// `flow serve --workers N` on a free port, once `GET /health` answers 200.
-    pub async fn serve(&self, name: &str, workers: usize, env: &[(&str, &str)]) -> Proc {
+    pub(crate) async fn serve(&self, name: &str, workers: usize, env: &[(&str, &str)]) -> Proc {
         let port = free_port();
         let bind = format!("127.0.0.1:{port}");
         let workers = workers.to_string();
@@ -153,14 +150,14 @@ impl Ctx {
     }
 
     /// `flow worker`, once it logged that it started.
-    pub async fn worker(&self, name: &str, env: &[(&str, &str)]) -> Proc {
+    pub(crate) async fn worker(&self, name: &str, env: &[(&str, &str)]) -> Proc {
         let mut proc = self.spawn(name, &["worker"], env);
         proc.wait_for_log("worker started", READY).await;
         proc
     }
 
     /// `flow users add NAME [--admin]` with the password on stdin.
-    pub fn add_user(&self, name: &str, password: &str, admin: bool) {
+    pub(crate) fn add_user(&self, name: &str, password: &str, admin: bool) {
         let mut args = vec!["users", "add", name];
         if admin {
             args.push("--admin");
@@ -234,45 +231,41 @@ impl Drop for Ctx {
 }
 
 /// A port nobody listens on right now.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local addr").port()
 }
 
 /// A `flow` process, killed (SIGKILL, by its pid) when dropped. When the test fails, the end of
 /// its log is printed.
-pub struct Proc {
-    pub name: String,
+pub(crate) struct Proc {
+    pub(crate) name: String,
     child: Option<Child>,
-    pub log: PathBuf,
+    pub(crate) log: PathBuf,
     /// `http://127.0.0.1:PORT` of a `flow serve`.
-    pub base: Option<String>,
+    pub(crate) base: Option<String>,
 }
 
 impl Proc {
     /// Takes charge of a process started elsewhere, its output in `log`.
-    pub fn from_child(name: &str, child: Child, log: PathBuf) -> Proc {
+    pub(crate) fn from_child(name: &str, child: Child, log: PathBuf) -> Proc {
         Proc { name: name.to_owned(), child: Some(child), log, base: None }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         self.base.as_deref().expect("a flow serve process")
     }
 
-    pub fn api(&self) -> Api {
+    pub(crate) fn api(&self) -> Api {
         Api::new(self.base())
     }
 
-    pub fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// `kill -9`, and reap it.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -280,12 +273,12 @@ impl Proc {
     }
 
     /// Its exit status if it has ended.
-    pub fn exited(&mut self) -> Option<ExitStatus> {
+    pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
         self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Waits for the process to end, at most `within`.
-    pub async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+    pub(crate) async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Some(status) = self.exited() {
@@ -318,7 +311,7 @@ impl Proc {
         }
     }
 
-    pub async fn wait_for_log(&mut self, needle: &str, within: Duration) {
+    pub(crate) async fn wait_for_log(&mut self, needle: &str, within: Duration) {
         let deadline = Instant::now() + within;
         loop {
             if self.log_text().contains(needle) {
@@ -353,20 +346,20 @@ impl Drop for Proc {
 /// An HTTP answer: status, headers and the body as JSON (or a JSON string of the text when it
 /// is not JSON).
 #[derive(Debug)]
-pub struct Resp {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub text: String,
-    pub body: Value,
+pub(crate) struct Resp {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) text: String,
+    pub(crate) body: Value,
 }
 
 impl Resp {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// Whether the body is `{"error": {"code": "...", "message": "...", ...}}`.
-    pub fn has_error_shape(&self) -> bool {
+    pub(crate) fn has_error_shape(&self) -> bool {
         let e = &self.body["error"];
         e["code"].as_str().is_some_and(|c| !c.is_empty())
             && e["message"].as_str().is_some_and(|m| !m.is_empty())
@@ -374,7 +367,7 @@ impl Resp {
 
     /// Asserts the status and the error body with `code`; `what` names the request.
     #[track_caller]
-    pub fn expect_error(&self, status: u16, code: &str, what: &str) -> &Self {
+    pub(crate) fn expect_error(&self, status: u16, code: &str, what: &str) -> &Self {
         assert_eq!(
             self.status, status,
             "{what}: expected {status} {code}, got {} {}",
@@ -386,20 +379,20 @@ impl Resp {
     }
 
     #[track_caller]
-    pub fn expect(&self, status: u16, what: &str) -> &Value {
+    pub(crate) fn expect(&self, status: u16, what: &str) -> &Value {
         assert_eq!(self.status, status, "{what}: got {} {}", self.status, self.text);
         &self.body
     }
 }
 
 #[derive(Clone)]
-pub struct Api {
-    pub base: String,
+pub(crate) struct Api {
+    pub(crate) base: String,
     http: reqwest::Client,
 }
 
 impl Api {
-    pub fn new(base: &str) -> Api {
+    pub(crate) fn new(base: &str) -> Api {
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(60))
@@ -409,7 +402,7 @@ impl Api {
     }
 
     /// Any request: `headers` as given, `body` as raw bytes.
-    pub async fn raw(
+    pub(crate) async fn raw(
         &self,
         method: &str,
         path: &str,
@@ -433,11 +426,11 @@ impl Api {
     }
 
     /// A JSON request with an optional token.
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
+    pub(crate) async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
         self.call_with(method, path, token, body, &[]).await
     }
 
-    pub async fn call_with(
+    pub(crate) async fn call_with(
         &self,
         method: &str,
         path: &str,
@@ -459,15 +452,15 @@ impl Api {
             .unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"))
     }
 
-    pub async fn get(&self, path: &str, token: &str) -> Resp {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> Resp {
         self.call("GET", path, Some(token), None).await
     }
 
-    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
+    pub(crate) async fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
         self.call("POST", path, Some(token), Some(body)).await
     }
 
-    pub async fn login(&self, username: &str, password: &str) -> String {
+    pub(crate) async fn login(&self, username: &str, password: &str) -> String {
         let r = self
             .call("POST", "/auth/login", None, Some(&json!({"username": username, "password": password})))
             .await;
@@ -477,7 +470,7 @@ impl Api {
     }
 
     /// Creates a flow; returns its id.
-    pub async fn create_flow(&self, token: &str, flow: &Value) -> String {
+    pub(crate) async fn create_flow(&self, token: &str, flow: &Value) -> String {
         let r = self.post("/flows", token, flow).await;
         let body = r.expect(201, "POST /flows");
         assert_eq!(r.header("etag"), Some("\"1\""), "a new flow is version 1");
@@ -485,14 +478,14 @@ impl Api {
     }
 
     /// Runs a stored flow; returns the execution id.
-    pub async fn run(&self, token: &str, flow_id: &str) -> String {
+    pub(crate) async fn run(&self, token: &str, flow_id: &str) -> String {
         let r = self.call("POST", &format!("/flows/{flow_id}/run"), Some(token), None).await;
         let body = r.expect(202, "POST /flows/{id}/run");
         body["execution_id"].as_str().expect("execution_id").to_owned()
     }
 
     /// Polls `GET /executions/{id}` until `done` holds for it.
-    pub async fn wait_execution(
+    pub(crate) async fn wait_execution(
         &self,
         token: &str,
         id: &str,
@@ -515,7 +508,7 @@ impl Api {
     }
 
     /// Until the execution ended and its report (per-node rows) is in the history.
-    pub async fn wait_finished(&self, token: &str, id: &str, within: Duration) -> Value {
+    pub(crate) async fn wait_finished(&self, token: &str, id: &str, within: Duration) -> Value {
         self.wait_execution(token, id, within, |e| {
             let state = e["state"].as_str().unwrap_or_default();
             matches!(state, "succeeded" | "failed" | "cancelled")
@@ -524,7 +517,7 @@ impl Api {
         .await
     }
 
-    pub async fn ws(&self, token: &str) -> Ws {
+    pub(crate) async fn ws(&self, token: &str) -> Ws {
         let url = format!("{}/executions?token={token}", self.base.replacen("http://", "ws://", 1));
         let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket connects");
         let mut ws = Ws { stream };
@@ -534,17 +527,17 @@ impl Api {
     }
 }
 
-pub struct Ws {
+pub(crate) struct Ws {
     stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
 }
 
 impl Ws {
-    pub async fn send(&mut self, message: &Value) {
+    pub(crate) async fn send(&mut self, message: &Value) {
         self.stream.send(Message::Text(message.to_string().into())).await.expect("WebSocket send");
     }
 
     /// The next text message as JSON; None when none came within `within` or the socket closed.
-    pub async fn next_json(&mut self, within: Duration) -> Option<Value> {
+    pub(crate) async fn next_json(&mut self, within: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let next = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??;
@@ -559,7 +552,7 @@ impl Ws {
     }
 
     /// Sends a request and returns the answer (the first message that is not an update).
-    pub async fn request(&mut self, message: &Value) -> Value {
+    pub(crate) async fn request(&mut self, message: &Value) -> Value {
         self.send(message).await;
         loop {
             let m = self.next_json(Duration::from_secs(30)).await.expect("an answer");
@@ -570,7 +563,7 @@ impl Ws {
     }
 
     /// Every message within `within`.
-    pub async fn drain(&mut self, within: Duration) -> Vec<Value> {
+    pub(crate) async fn drain(&mut self, within: Duration) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + within;
         let mut out = Vec::new();
         while let Some(m) =
@@ -583,7 +576,7 @@ impl Ws {
 }
 
 /// `flows/NAME` as JSON, with every `"connection": "postgres"` replaced by `connection`.
-pub fn example_flow(name: &str, connection: &str) -> Value {
+pub(crate) fn example_flow(name: &str, connection: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../flows").join(name);
     let mut flow: Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("example flow")).expect("JSON");
@@ -596,7 +589,7 @@ pub fn example_flow(name: &str, connection: &str) -> Value {
 }
 
 /// A flow of nodes chained in order, each `(id, type, params)`.
-pub fn chain(name: &str, nodes: &[(&str, &str, Value)]) -> Value {
+pub(crate) fn chain(name: &str, nodes: &[(&str, &str, Value)]) -> Value {
     let edges: Vec<Value> = nodes
         .windows(2)
         .map(|w| json!({"from": {"node": w[0].0, "port": "out"}, "to": {"node": w[1].0, "port": "in"}}))
@@ -607,7 +600,7 @@ pub fn chain(name: &str, nodes: &[(&str, &str, Value)]) -> Value {
 }
 
 /// The node of an execution detail with that id.
-pub fn node<'a>(execution: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn node<'a>(execution: &'a Value, id: &str) -> &'a Value {
     execution["nodes"]
         .as_array()
         .and_then(|nodes| nodes.iter().find(|n| n["node_id"] == id))
@@ -615,7 +608,7 @@ pub fn node<'a>(execution: &'a Value, id: &str) -> &'a Value {
 }
 
 /// A token signed with `secret` for arbitrary claims (expired or forged tokens).
-pub fn sign_token(secret: &[u8], claims: &Value) -> String {
+pub(crate) fn sign_token(secret: &[u8], claims: &Value) -> String {
     let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -626,14 +619,14 @@ pub fn sign_token(secret: &[u8], claims: &Value) -> String {
 }
 
 /// The milliseconds since the epoch that a UUID v7 carries.
-pub fn uuid_v7_millis(id: &str) -> u64 {
+pub(crate) fn uuid_v7_millis(id: &str) -> u64 {
     let id = uuid::Uuid::parse_str(id).expect("a UUID");
     let (secs, nanos) = id.get_timestamp().expect("a UUID v7").to_unix();
     secs * 1000 + u64::from(nanos) / 1_000_000
 }
 
 /// Percent-encodes everything but unreserved characters (a path segment).
-pub fn encode_segment(s: &str) -> String {
+pub(crate) fn encode_segment(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
