@@ -46,8 +46,9 @@ fn random_id() -> String {
 }
 
 /// One test's deployment: a schema for the server's store, another for the data the flows read
-/// and write, a Redis key prefix, a JWT secret and a directory for the processes' logs. Dropping it drops both schemas and deletes the prefix's keys; declare
-/// it before the processes so that they are killed first.
+/// and write, a Redis key prefix, a JWT secret and a directory for the processes' logs.
+/// Dropping it drops both schemas and deletes the prefix's keys; declare it before the
+/// processes so that they are killed first.
 pub(crate) struct Ctx {
     pub(crate) schema: String,
     pub(crate) data_schema: String,
