@@ -3,8 +3,6 @@
 //! `flow worker` processes killed by pid when the test ends however it ends, and thin HTTP and
 //! WebSocket clients.
 
-
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -427,7 +425,13 @@ impl Api {
     }
 
     /// A JSON request with an optional token.
-    pub(crate) async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
         self.call_with(method, path, token, body, &[]).await
     }
 
