@@ -1069,3 +1069,128 @@ async fn a_scheduled_run_can_be_cancelled() {
     let detail = api.wait_finished(&alice, &running, Duration::from_secs(60)).await;
     assert_eq!(detail["state"], "cancelled", "{detail:#}");
 }
+
+/// Runs queued while no worker runs and whose server is then killed with SIGKILL: they live in
+/// Redis and PostgreSQL, not in the server, so all of them run once a server comes back.
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_waiting_when_the_server_is_killed_all_run_after_a_restart() {
+    const RUNS: usize = 100;
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    let mut server = ctx.serve("api-only", 0, &[]).await;
+    let api = server.api();
+    let alice = api.login("alice", ALICE_PW).await;
+    let flow = chain(
+        "tiny",
+        &[("rows", "static_data", json!({"records": [{"x": 1}]})), ("out", "collect", json!({}))],
+    );
+    let flow_id = api.create_flow(&alice, &flow).await;
+    let mut ids = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        ids.push(api.run(&alice, &flow_id).await);
+    }
+    server.kill();
+
+    // The same secret signs the tokens, so alice's still works on the new server.
+    let restarted = ctx.serve("restarted", 10, &[]).await;
+    let api = restarted.api();
+    for id in &ids {
+        let detail = api.wait_finished(&alice, id, Duration::from_secs(180)).await;
+        assert_eq!(detail["state"], "succeeded", "{detail:#}");
+    }
+    let list = api.get(&format!("/executions?flow_id={flow_id}&limit=1000"), &alice).await;
+    assert_eq!(
+        list.expect(200, "executions of the flow").as_array().map(Vec::len),
+        Some(RUNS),
+        "each ran once"
+    );
+}
+
+/// A TCP proxy to the machine's PostgreSQL that the test can cut (listener and connections
+/// gone, so connecting is refused) and restore on the same port.
+struct PgProxy {
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl PgProxy {
+    async fn start(port: u16) -> PgProxy {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("proxy port");
+        let upstream = {
+            let url = support::postgres();
+            let host =
+                url.split('@').nth(1).and_then(|rest| rest.split('/').next()).unwrap_or("127.0.0.1:5432");
+            host.to_owned()
+        };
+        let task = tokio::spawn(async move {
+            // Dropping this future (abort) drops the set, which aborts every connection.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                connections.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        PgProxy { task: Some(task) }
+    }
+
+    async fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for PgProxy {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// PostgreSQL gone for a moment: requests that need it get 503 with a clear JSON error (never a
+/// hang or a 500), and the server and its worker carry on once it is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_gone_for_a_moment_gives_503_then_service_resumes() {
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    let port = support::free_port();
+    let mut proxy = PgProxy::start(port).await;
+    let direct = ctx.store_url();
+    let proxied = direct.replacen(
+        direct.split('@').nth(1).and_then(|rest| rest.split('/').next()).unwrap_or("127.0.0.1:5432"),
+        &format!("127.0.0.1:{port}"),
+        1,
+    );
+    let server = ctx.serve("serve", 2, &[("POSTGRESQL_URL", proxied.as_str())]).await;
+    let api = server.api();
+    let alice = api.login("alice", ALICE_PW).await;
+    let flow = chain(
+        "tiny",
+        &[("rows", "static_data", json!({"records": [{"x": 1}]})), ("out", "collect", json!({}))],
+    );
+    let flow_id = api.create_flow(&alice, &flow).await;
+    let first = api.run(&alice, &flow_id).await;
+    assert_eq!(api.wait_finished(&alice, &first, Duration::from_secs(60)).await["state"], "succeeded");
+
+    proxy.cut().await;
+    let down = api.get("/executions", &alice).await;
+    down.expect_error(503, "unavailable", "listing while PostgreSQL is gone");
+    assert!(down.body["error"]["message"].as_str().is_some_and(|m| m.contains("database")), "{}", down.text);
+    let health = api.get("/health", &alice).await;
+    assert_eq!(health.status, 503, "{}", health.text);
+    assert_eq!(health.body["postgres"]["ok"], false, "{}", health.text);
+
+    let _proxy = PgProxy::start(port).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while api.get("/executions", &alice).await.status != 200 {
+        assert!(std::time::Instant::now() < deadline, "the server did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let second = api.run(&alice, &flow_id).await;
+    assert_eq!(api.wait_finished(&alice, &second, Duration::from_secs(60)).await["state"], "succeeded");
+}
