@@ -1194,3 +1194,89 @@ async fn postgres_gone_for_a_moment_gives_503_then_service_resumes() {
     let second = api.run(&alice, &flow_id).await;
     assert_eq!(api.wait_finished(&alice, &second, Duration::from_secs(60)).await["state"], "succeeded");
 }
+
+/// A Redis of the test's own on a free port, keeping what it acknowledged in an append-only file,
+/// stopped by its pid.
+struct OwnRedis {
+    child: std::process::Child,
+}
+
+impl OwnRedis {
+    async fn start(port: u16, dir: &std::path::Path) -> OwnRedis {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        // Owned before waiting, so that a failed wait still stops it.
+        let redis = OwnRedis { child };
+        let url = format!("redis://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let up = async {
+                let mut conn =
+                    redis::Client::open(url.as_str()).ok()?.get_multiplexed_async_connection().await.ok()?;
+                redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+            };
+            if up.await.is_some() {
+                return redis;
+            }
+            assert!(std::time::Instant::now() < deadline, "redis-server did not answer");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Redis killed with SIGKILL while a worker runs a wave of runs and more wait, then restarted:
+/// the server and the worker reconnect by themselves and every run ends succeeded.
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_survive_a_redis_restart_under_load() {
+    const RUNS: usize = 30;
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    let port = support::free_port();
+    let dir = tempfile::tempdir().expect("redis dir");
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut redis = OwnRedis::start(port, dir.path()).await;
+    let env = [("REDIS_URL", url.as_str())];
+    let server = ctx.serve("serve", 0, &env).await;
+    let _worker = ctx.worker("worker", &env).await;
+    let api = server.api();
+    let alice = api.login("alice", ALICE_PW).await;
+    // Ten at a time (MAX_CONCURRENT_EXECUTIONS), a second each: three waves.
+    let flow = chain(
+        "slowish",
+        &[
+            ("rows", "static_data", json!({"records": [{"x": 1}]})),
+            ("wait", "delay", json!({"ms": 1000})),
+            ("out", "collect", json!({})),
+        ],
+    );
+    let flow_id = api.create_flow(&alice, &flow).await;
+    let mut ids = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        ids.push(api.run(&alice, &flow_id).await);
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    redis.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _redis = OwnRedis::start(port, dir.path()).await;
+    for id in &ids {
+        let detail = api.wait_finished(&alice, id, Duration::from_secs(180)).await;
+        assert_eq!(detail["state"], "succeeded", "{detail:#}");
+    }
+}
