@@ -244,6 +244,139 @@ async fn redis_roundtrips_per_s(seconds: f64, prefix: &str) -> Result<f64> {
     Ok(rate)
 }
 
+/// The server's resident memory in KiB.
+fn rss_kb(process: &Process) -> f64 {
+    std::fs::read_to_string(format!("/proc/{}/status", process.0.id()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+/// p99 of (arrival - event time) over every message 100 clients get while one execution of
+/// `rows` records runs, and how much the server's RSS grew meanwhile.
+async fn ws_lag(api: &Api, server: &Process, rows: u64) -> Result<(f64, f64)> {
+    use futures::{SinkExt, StreamExt};
+    let flow = api
+        .flow(json!({"version": 1, "name": "watched", "nodes": [
+            {"id": "rows", "type": "generate_rows", "params": {"count": rows, "fields": {"n": {"sequence": {"start": 1}}}}},
+            {"id": "out", "type": "collect", "params": {"max_records": 0}}
+        ], "edges": [{"from": {"node": "rows", "port": "out"}, "to": {"node": "out", "port": "in"}}]}))
+        .await?;
+    let ws_url = format!("{}/executions?token={}", api.base.replacen("http://", "ws://", 1), api.token);
+    let mut clients = Vec::new();
+    for _ in 0..100 {
+        let (mut socket, _) = tokio_tungstenite::connect_async(ws_url.as_str()).await?;
+        socket.next().await;
+        socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                json!({"type": "subscribe", "flow": flow}).to_string().into(),
+            ))
+            .await?;
+        socket.next().await;
+        clients.push(socket);
+    }
+    let before = rss_kb(server);
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut socket| {
+            tokio::spawn(async move {
+                let mut lags = Vec::new();
+                while let Ok(Some(Ok(message))) =
+                    tokio::time::timeout(Duration::from_secs(60), socket.next()).await
+                {
+                    let Ok(text) = message.into_text() else { continue };
+                    let Ok(event) = serde_json::from_str::<Value>(&text) else { continue };
+                    if let Some(at) =
+                        event["at"].as_str().and_then(|a| chrono::DateTime::parse_from_rfc3339(a).ok())
+                    {
+                        lags.push(
+                            (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
+                                .num_microseconds()
+                                .unwrap_or(0) as f64
+                                / 1e3,
+                        );
+                    }
+                    if event["type"] == "execution-update"
+                        && matches!(event["state"].as_str(), Some("succeeded" | "failed"))
+                    {
+                        break;
+                    }
+                }
+                lags
+            })
+        })
+        .collect();
+    api.post(&format!("/flows/{flow}/run"), &json!({})).await?;
+    let mut peak = before;
+    let mut lags = Vec::new();
+    for reader in readers {
+        peak = peak.max(rss_kb(server));
+        lags.extend(reader.await.unwrap_or_default());
+    }
+    if lags.is_empty() {
+        bail!("no WebSocket client got an event");
+    }
+    lags.sort_by(f64::total_cmp);
+    let p99 = lags[(lags.len() * 99 / 100).min(lags.len() - 1)];
+    Ok((p99, (peak.max(rss_kb(server)) - before).max(0.0)))
+}
+
+/// The history writes of one trivial execution as a worker makes them (queued row, started,
+/// running, finished report with its node and preview), one execution after another, per second.
+async fn history_writes(d: &Deployment) -> Result<f64> {
+    use flow_runtime::{Counters, ExecutionReport, ExecutionState, NodeReport, NodeState};
+    let store = flow_store::Store::connect_postgres(&d.env[0].1).await?;
+    let started = Instant::now();
+    let mut n = 0u32;
+    while started.elapsed() < Duration::from_secs(5) {
+        let id = uuid::Uuid::now_v7();
+        let now = chrono::Utc::now();
+        let new = flow_store::NewExecution {
+            id,
+            correlation_id: id.to_string(),
+            flow: "history".into(),
+            state: ExecutionState::Queued,
+            started_at: now,
+            owner: None,
+            flow_id: None,
+            fence: Some(1),
+        };
+        store.record_started(&new).await?;
+        store.record_state(id, ExecutionState::Running, Some(1)).await?;
+        let node = NodeReport {
+            node_id: "one".into(),
+            node_type: "static_data".into(),
+            state: NodeState::Succeeded,
+            attempts: 1,
+            started_at: Some(now),
+            finished_at: Some(now),
+            counters: Counters { records_in: 0, records_out: 1, errors: 0 },
+            error: None,
+            error_kind: None,
+            sample: Vec::new(),
+            sink: None,
+        };
+        let report = ExecutionReport {
+            id,
+            correlation_id: new.correlation_id.clone(),
+            flow: new.flow.clone(),
+            state: ExecutionState::Succeeded,
+            error: None,
+            started_at: now,
+            finished_at: chrono::Utc::now(),
+            nodes: vec![node],
+            results: BTreeMap::new(),
+        };
+        store.record_finished(&report, Some(1)).await?;
+        n += 1;
+    }
+    Ok(f64::from(n) / started.elapsed().as_secs_f64())
+}
+
 /// Runs the server figures with the `flow` binary at `flow`.
 pub(crate) async fn measure(flow: &Path, quick: bool) -> Result<BTreeMap<String, f64>> {
     let admin_url =
@@ -311,7 +444,14 @@ pub(crate) async fn measure(flow: &Path, quick: bool) -> Result<BTreeMap<String,
          FROM executions WHERE flow_id = '{steady_id}'"
     ))?;
     figures.insert("server_enqueue_to_done_p99_ms".into(), p99);
+
+    // 100 WebSocket clients watching one execution of 1M records.
+    let (lag_p99, rss_growth) = ws_lag(&api, &_server, if quick { 200_000 } else { 1_000_000 }).await?;
+    figures.insert("ws_100_clients_event_lag_p99_ms".into(), lag_p99);
+    figures.insert("ws_100_clients_server_rss_growth_kb".into(), rss_growth);
     drop(_server);
+
+    figures.insert("pg_history_executions_per_s".into(), history_writes(&d).await?);
 
     // Reclaim: a worker killed with SIGKILL mid-run; another one (2 s lease) runs the job again.
     let r = Deployment::new(&admin_url, "reclaim")?;
