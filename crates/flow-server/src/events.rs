@@ -45,6 +45,11 @@ impl Origins {
         self.lock().insert(id, origin);
     }
 
+    /// Forgets an execution that never started (it sends no final event).
+    pub(crate) fn remove(&self, id: Uuid) {
+        self.lock().remove(&id);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Origin>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }

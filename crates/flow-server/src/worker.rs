@@ -92,7 +92,11 @@ impl Runner {
             flow_id: Some(job.flow_id),
             fence: Some(ctx.delivery().token),
         };
-        let id = match self.engine.start(stored.flow, options).await {
+        let started = self.engine.start(stored.flow, options).await;
+        if started.is_err() {
+            self.origins.remove(execution_id);
+        }
+        let id = match started {
             Ok(id) => id,
             Err(EngineError::Invalid { report, .. }) => {
                 let problems: Vec<String> = report.problems.iter().map(|p| p.message.clone()).collect();
