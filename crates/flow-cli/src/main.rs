@@ -164,11 +164,16 @@ async fn dispatch(command: Command, logs: &logs::Logs) -> Result<ExitCode> {
 
 /// An engine on the user's store, where history and named connections live.
 async fn stored_engine(history: Option<PathBuf>) -> Result<Engine> {
+    Ok(Engine::open(engine_config(history)?).await?)
+}
+
+/// The engine's settings from the environment, with `--history` overriding FLOW_HISTORY_DB.
+fn engine_config(history: Option<PathBuf>) -> Result<EngineConfig> {
     let mut config = EngineConfig::from_env()?;
     if let Some(path) = history {
         config.history = HistoryLocation::File(path);
     }
-    Ok(Engine::open(config).await?)
+    Ok(config)
 }
 
 async fn connections(action: ConnectionsAction, engine: &Engine) -> Result<ExitCode> {
@@ -238,10 +243,7 @@ async fn validate(
 ) -> Result<ExitCode> {
     // Nodes must name connections of the store; a store that does not exist yet has none, and
     // validating does not create it.
-    let mut config = EngineConfig::from_env()?;
-    if let Some(path) = history {
-        config.history = HistoryLocation::File(path);
-    }
+    let mut config = engine_config(history)?;
     let store = match &config.history {
         HistoryLocation::Default => Some(HistoryLocation::default_path()),
         HistoryLocation::File(path) => Some(path.clone()),
@@ -299,11 +301,7 @@ async fn run(
             return Ok(ExitCode::from(1));
         }
     };
-    let mut config = EngineConfig::from_env()?;
-    if let Some(path) = history {
-        config.history = HistoryLocation::File(path);
-    }
-    let engine = Engine::open(config).await?;
+    let engine = Engine::open(engine_config(history)?).await?;
     let options = RunOptions { vars: parse_vars(&vars)?, ..RunOptions::default() };
     // Subscribe before starting so no event is missed.
     let mut events = engine.subscribe(None);
