@@ -6,15 +6,18 @@ import {
   MarkerType,
   MiniMap,
   ReactFlow,
+  getViewportForBounds,
   useReactFlow,
+  useStore,
+  useStoreApi,
   type Connection,
   type Edge,
   type FinalConnectionState,
   type InternalNode,
 } from '@xyflow/react';
-import { useCallback, useEffect, type DragEvent } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, type DragEvent } from 'react';
 import type { CanvasEdge, CanvasNode } from '../model/document';
-import { DEFAULT_NODE_WIDTH } from '../model/layout';
+import { DEFAULT_NODE_HEIGHT, DEFAULT_NODE_WIDTH } from '../model/layout';
 import { useApp, useController, useFlow } from '../store/context';
 import { ConnectError } from './ConnectError';
 import { CountEdge } from './CountEdge';
@@ -29,6 +32,38 @@ const defaultEdgeOptions = { type: 'flow', markerEnd: { type: MarkerType.ArrowCl
 const SNAP: [number, number] = [10, 10];
 const FIT = { padding: 0.2, maxZoom: 1.25 };
 const MINIMAP_STYLE = { width: 160, height: 110 };
+const PRO_OPTIONS = { hideAttribution: true };
+const MIN_ZOOM = 0.1;
+/**
+ * Below this zoom node text is a few pixels high: nodes are drawn as plain boxes in their state's
+ * colour (`.canvas-wrap.far` in styles.css), which keeps panning a large flow smooth.
+ */
+const FAR_ZOOM = 0.3;
+const farSelector = (s: { transform: [number, number, number] }) => s.transform[2] < FAR_ZOOM;
+
+declare global {
+  interface Window {
+    /** React Flow's instance, for the desktop benchmarks (only with `window.__FLOW_TEST__`). */
+    __flowReactFlow?: unknown;
+  }
+}
+
+/** The flow-space box around `nodes`, with their measured size or an estimate. */
+function nodesBounds(nodes: readonly CanvasNode[]) {
+  let x0 = Infinity;
+  let y0 = Infinity;
+  let x1 = -Infinity;
+  let y1 = -Infinity;
+  for (const n of nodes) {
+    const w = n.measured?.width ?? n.initialWidth ?? DEFAULT_NODE_WIDTH;
+    const h = n.measured?.height ?? n.initialHeight ?? DEFAULT_NODE_HEIGHT;
+    x0 = Math.min(x0, n.position.x);
+    y0 = Math.min(y0, n.position.y);
+    x1 = Math.max(x1, n.position.x + w);
+    y1 = Math.max(y1, n.position.y + h);
+  }
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+}
 
 function miniMapColor(n: CanvasNode): string {
   return n.selected ? 'var(--accent)' : 'var(--minimap-node)';
@@ -40,15 +75,35 @@ export function Canvas() {
   const nodes = useFlow((s) => s.nodes);
   const edges = useFlow((s) => s.edges);
   const fitRequest = useFlow((s) => s.fitRequest);
+  const docId = useFlow((s) => s.docId);
   const theme = useApp((s) => s.settings.theme);
-  const { screenToFlowPosition, fitView } = useReactFlow();
+  const far = useStore(farSelector);
+  const rf = useReactFlow<CanvasNode, CanvasEdge>();
+  const rfStore = useStoreApi<CanvasNode, CanvasEdge>();
+  const { screenToFlowPosition, fitView, setViewport } = rf;
+  const fittedDoc = useRef(0);
 
   useEffect(() => {
-    if (fitRequest === 0) return;
-    // Let the new nodes be measured before fitting.
+    if (window.__FLOW_TEST__) window.__flowReactFlow = rf;
+  }, [rf]);
+
+  useLayoutEffect(() => {
+    if (fitRequest === 0 || fittedDoc.current === docId) return;
+    // A flow just opened: fit it at once from the nodes' positions and estimated sizes, before
+    // the first paint, so only the nodes in that view are rendered (never all of a large flow).
+    fittedDoc.current = docId;
+    const nodes = store.getState().nodes;
+    const { width, height } = rfStore.getState();
+    if (nodes.length === 0 || !width || !height) return;
+    void setViewport(getViewportForBounds(nodesBounds(nodes), width, height, MIN_ZOOM, FIT.maxZoom, FIT.padding));
+  }, [fitRequest, docId, store, rfStore, setViewport]);
+
+  useEffect(() => {
+    if (fitRequest === 0 || fittedDoc.current === docId) return;
+    // Auto-layout moved the nodes: let them be measured, then fit.
     const t = setTimeout(() => void fitView({ ...FIT, duration: 200 }), 60);
     return () => clearTimeout(t);
-  }, [fitRequest, fitView]);
+  }, [fitRequest, docId, fitView]);
 
   const isValidConnection = useCallback(
     (c: Edge | Connection) => {
@@ -93,7 +148,7 @@ export function Canvas() {
   );
 
   return (
-    <div className="canvas-wrap">
+    <div className={far ? 'canvas-wrap far' : 'canvas-wrap'}>
       <ReactFlow<CanvasNode, CanvasEdge>
         data-testid="canvas"
         nodes={nodes}
@@ -114,10 +169,11 @@ export function Canvas() {
         selectionKeyCode="Shift"
         snapToGrid
         snapGrid={SNAP}
-        minZoom={0.1}
+        onlyRenderVisibleElements
+        minZoom={MIN_ZOOM}
         maxZoom={2.5}
         colorMode={theme}
-        proOptions={{ hideAttribution: true }}
+        proOptions={PRO_OPTIONS}
       >
         <Background variant={BackgroundVariant.Dots} gap={20} size={1.2} />
         <MiniMap pannable zoomable nodeColor={miniMapColor} nodeStrokeWidth={2} style={MINIMAP_STYLE} />

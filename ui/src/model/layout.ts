@@ -1,5 +1,8 @@
-// Layered left-to-right layout for flows without positions (and the Layout button).
+// Layered left-to-right layout for flows without positions (and the Layout button), and the
+// estimated geometry of nodes not rendered yet.
 import dagre from '@dagrejs/dagre';
+import { Position } from '@xyflow/react';
+import type { NodeDescriptor } from '../api/types';
 import type { CanvasEdge, CanvasNode } from './document';
 
 export const DEFAULT_NODE_WIDTH = 200;
@@ -22,4 +25,50 @@ export function layoutNodes(nodes: readonly CanvasNode[], edges: readonly Canvas
     if (!p) return n;
     return { ...n, position: { x: Math.round(p.x - p.width / 2), y: Math.round(p.y - p.height / 2) } };
   });
+}
+
+// A node's geometry as rendered (see .fnode-* in styles.css; measured in WebKitGTK): where its
+// first port row starts, the row pitch, the handle size and the handles' left edges.
+const PORTS_TOP = 49;
+const PORT_ROW = 19;
+const PORTS_BOTTOM = 6;
+const HANDLE = 10;
+const TARGET_X = -1;
+const SOURCE_X = DEFAULT_NODE_WIDTH - 6;
+
+/**
+ * A loaded node with its size and handle positions estimated from its type's ports, so that React
+ * Flow (with `onlyRenderVisibleElements`) need not render every node of a large flow once just to
+ * measure it. A node's real size and handles replace these when it is first rendered (see
+ * `settleMeasured`).
+ */
+export function withEstimatedHandles(node: CanvasNode, desc: NodeDescriptor | undefined): CanvasNode {
+  if (!desc || node.measured || node.handles) return node;
+  const rows = Math.max(desc.inputs.length, desc.outputs.length);
+  const height = rows > 0 ? PORTS_TOP + rows * PORT_ROW + PORTS_BOTTOM : PORTS_TOP;
+  const handle = (type: 'source' | 'target', id: string, i: number) => ({
+    id,
+    type,
+    position: type === 'source' ? Position.Right : Position.Left,
+    x: type === 'source' ? SOURCE_X : TARGET_X,
+    y: PORTS_TOP + i * PORT_ROW + PORT_ROW / 2 - HANDLE / 2,
+    width: HANDLE,
+    height: HANDLE,
+  });
+  return {
+    ...node,
+    initialWidth: DEFAULT_NODE_WIDTH,
+    initialHeight: height,
+    handles: [
+      ...desc.inputs.map((p, i) => handle('target', p.name, i)),
+      ...desc.outputs.map((p, i) => handle('source', p.name, i)),
+    ],
+  };
+}
+
+/** `node` without the estimated handles (once React Flow has measured it). */
+export function withoutEstimates(node: CanvasNode): CanvasNode {
+  if (!node.handles) return node;
+  const { handles: _h, initialWidth: _w, initialHeight: _ht, ...rest } = node;
+  return rest;
 }

@@ -181,3 +181,31 @@ describe('flow store: executions', () => {
     expect(s.getState().viewed).toBeNull();
   });
 });
+
+describe('flow store: large flows on the canvas', () => {
+  it('gives loaded nodes estimated handles until React Flow measures them', () => {
+    const s = store();
+    const active = () => s.getState().nodes.find((n) => n.id === 'active')!;
+    // filter: one input, an output and an error output.
+    expect(active().handles?.map((h) => `${h.type}:${h.id}`)).toEqual(['target:in', 'source:out', 'source:error']);
+    expect(active().initialWidth).toBe(200);
+    s.getState().onNodesChange([{ type: 'dimensions', id: 'active', dimensions: { width: 204, height: 90 } }]);
+    expect(active().measured).toEqual({ width: 204, height: 90 });
+    expect(active().handles).toBeUndefined();
+    expect(active().initialWidth).toBeUndefined();
+    // Nodes not measured yet keep theirs; saving ignores both.
+    expect(s.getState().nodes.find((n) => n.id === 'users')?.handles).toBeDefined();
+    expect(s.getState().toFlow()).toEqual(ACTIVE_USERS);
+  });
+
+  it('does not bring estimates back on undo once a node is measured', () => {
+    const s = store();
+    s.getState().renameNode('out', 'Sink');
+    s.getState().onNodesChange([{ type: 'dimensions', id: 'out', dimensions: { width: 200, height: 70 } }]);
+    s.getState().undo();
+    const out = s.getState().nodes.find((n) => n.id === 'out')!;
+    expect(out.data.name).toBe('Result');
+    expect(out.handles).toBeUndefined();
+    expect(out.measured).toEqual({ width: 200, height: 70 });
+  });
+});

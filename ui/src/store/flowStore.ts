@@ -36,7 +36,7 @@ import {
   startedExecution,
   type LiveExecution,
 } from '../model/execution';
-import { layoutNodes } from '../model/layout';
+import { layoutNodes, withEstimatedHandles, withoutEstimates } from '../model/layout';
 import { pathToSegments, setIn } from '../model/paths';
 import { applySuggestion as applySuggestionToDoc } from '../model/suggestions';
 import { applyCheck, applyReport, emptyValidation, type ValidationState } from '../model/validation';
@@ -178,6 +178,32 @@ export function selectedNodes(s: Pick<FlowData, 'nodes'>): CanvasNode[] {
   return s.nodes.filter((n) => n.selected);
 }
 
+/** Measured nodes drop their estimated handles (React Flow would prefer them to the measured ones). */
+function settleMeasured(nodes: CanvasNode[]): CanvasNode[] {
+  let out: CanvasNode[] | null = null;
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i];
+    if (n.handles && n.measured) {
+      out ??= nodes.slice();
+      out[i] = withoutEstimates(n);
+    }
+  }
+  return out ?? nodes;
+}
+
+/**
+ * Restored (undo/redo) nodes that were not measured yet when they were recorded take the size
+ * React Flow has measured since, so their estimated handles do not come back.
+ */
+function keepMeasured(restored: CanvasNode[], current: CanvasNode[]): CanvasNode[] {
+  if (!restored.some((n) => n.handles)) return restored;
+  const byId = new Map(current.map((n) => [n.id, n]));
+  return restored.map((n) => {
+    const measured = n.handles ? byId.get(n.id)?.measured : undefined;
+    return measured ? withoutEstimates({ ...n, measured }) : n;
+  });
+}
+
 export function createFlowStore(catalog: NodeDescriptor[] = []): FlowStore {
   return createStore<FlowState>()((set, get) => {
     /** Applies a document change as one undo step. */
@@ -212,7 +238,9 @@ export function createFlowStore(catalog: NodeDescriptor[] = []): FlowStore {
       if (flow) {
         const { doc, needsLayout } = fromFlow(flow);
         meta = doc.meta;
-        nodes = needsLayout ? layoutNodes(doc.nodes, doc.edges) : doc.nodes;
+        nodes = (needsLayout ? layoutNodes(doc.nodes, doc.edges) : doc.nodes).map((n) =>
+          withEstimatedHandles(n, s.catalogByType[n.data.type]),
+        );
         edges = doc.edges;
       } else {
         ({ meta, nodes, edges } = emptyDoc(name));
@@ -292,7 +320,9 @@ export function createFlowStore(catalog: NodeDescriptor[] = []): FlowStore {
           version += 1;
         }
         const revision = dirty !== s.dirty || version !== s.version || positions.length > 0 ? s.revision + 1 : s.revision;
-        set({ nodes: applyNodeChanges(changes, s.nodes), edges, history, dragging, dirty, version, revision });
+        let nodes = applyNodeChanges(changes, s.nodes);
+        if (changes.some((c) => c.type === 'dimensions')) nodes = settleMeasured(nodes);
+        set({ nodes, edges, history, dragging, dirty, version, revision });
       },
 
       onEdgesChange(changes) {
@@ -432,14 +462,14 @@ export function createFlowStore(catalog: NodeDescriptor[] = []): FlowStore {
         const s = get();
         const step = undoStep(s.history, { nodes: s.nodes, edges: s.edges });
         if (!step) return;
-        set({ ...step.restore, history: step.history, dirty: true, revision: s.revision + 1, version: s.version + 1, dragging: false });
+        set({ ...step.restore, nodes: keepMeasured(step.restore.nodes, s.nodes), history: step.history, dirty: true, revision: s.revision + 1, version: s.version + 1, dragging: false });
       },
 
       redo() {
         const s = get();
         const step = redoStep(s.history, { nodes: s.nodes, edges: s.edges });
         if (!step) return;
-        set({ ...step.restore, history: step.history, dirty: true, revision: s.revision + 1, version: s.version + 1, dragging: false });
+        set({ ...step.restore, nodes: keepMeasured(step.restore.nodes, s.nodes), history: step.history, dirty: true, revision: s.revision + 1, version: s.version + 1, dragging: false });
       },
 
       autoLayout() {
