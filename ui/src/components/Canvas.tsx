@@ -8,7 +8,6 @@ import {
   ReactFlow,
   getViewportForBounds,
   useReactFlow,
-  useStore,
   useStoreApi,
   type Connection,
   type Edge,
@@ -18,6 +17,7 @@ import {
 import { useCallback, useEffect, useLayoutEffect, useRef, type DragEvent } from 'react';
 import type { CanvasEdge, CanvasNode } from '../model/document';
 import { DEFAULT_NODE_HEIGHT, DEFAULT_NODE_WIDTH } from '../model/layout';
+import { useFar } from './far';
 import { useApp, useController, useFlow } from '../store/context';
 import { ConnectError } from './ConnectError';
 import { CountEdge } from './CountEdge';
@@ -34,12 +34,6 @@ const FIT = { padding: 0.2, maxZoom: 1.25 };
 const MINIMAP_STYLE = { width: 160, height: 110 };
 const PRO_OPTIONS = { hideAttribution: true };
 const MIN_ZOOM = 0.1;
-/**
- * Below this zoom node text is a few pixels high: nodes are drawn as plain boxes in their state's
- * colour (`.canvas-wrap.far` in styles.css), which keeps panning a large flow smooth.
- */
-const FAR_ZOOM = 0.3;
-const farSelector = (s: { transform: [number, number, number] }) => s.transform[2] < FAR_ZOOM;
 
 declare global {
   interface Window {
@@ -77,7 +71,7 @@ export function Canvas() {
   const fitRequest = useFlow((s) => s.fitRequest);
   const docId = useFlow((s) => s.docId);
   const theme = useApp((s) => s.settings.theme);
-  const far = useStore(farSelector);
+  const far = useFar();
   const rf = useReactFlow<CanvasNode, CanvasEdge>();
   const rfStore = useStoreApi<CanvasNode, CanvasEdge>();
   const { screenToFlowPosition, fitView, setViewport } = rf;

@@ -1,9 +1,11 @@
 import { Handle, Position, type NodeProps } from '@xyflow/react';
-import { memo } from 'react';
+import { memo, useCallback, useRef, useSyncExternalStore } from 'react';
 import type { CanvasNode } from '../model/document';
+import type { NodeLive } from '../model/execution';
 import { formatCount, formatRate } from '../model/format';
 import { shortMessage } from '../model/validation';
-import { useFlow } from '../store/context';
+import { useController, useFlow } from '../store/context';
+import { useFar } from './far';
 import { NODE_STATE_ICON, type ShownState } from './icons';
 
 /** Long messages are cut on the node; the full text is in the tooltip and the inspector. */
@@ -11,9 +13,40 @@ function clip(text: string, max = 180): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
+/** Two live entries that render the same node at far zoom, where counters are not shown. */
+function sameAtFar(a: NodeLive, b: NodeLive): boolean {
+  return (
+    a.state === b.state &&
+    a.attempt === b.attempt &&
+    a.error === b.error &&
+    a.counters.errors > 0 === b.counters.errors > 0 &&
+    a.rate > 0 === b.rate > 0 &&
+    (a.retryInMs === null) === (b.retryInMs === null)
+  );
+}
+
+/**
+ * The node's own live entry. At far zoom a new entry that differs only in counters keeps the one
+ * shown, so progress batches re-render no node there (the layout stays as it was, too).
+ */
+function useNodeLive(id: string, far: boolean): NodeLive | undefined {
+  const store = useController().store;
+  const shown = useRef<NodeLive | undefined>(undefined);
+  const snapshot = useCallback(() => {
+    const s = store.getState();
+    const next = (s.viewed ?? s.live)?.nodes[id];
+    const prev = shown.current;
+    if (far && prev && next && sameAtFar(prev, next)) return prev;
+    shown.current = next;
+    return next;
+  }, [store, id, far]);
+  return useSyncExternalStore(store.subscribe, snapshot);
+}
+
 function FlowNodeViewImpl({ id, data, selected }: NodeProps<CanvasNode>) {
   const desc = useFlow((s) => s.catalogByType[data.type]);
-  const live = useFlow((s) => (s.viewed ?? s.live)?.nodes[id]);
+  const far = useFar();
+  const live = useNodeLive(id, far);
   const problems = useFlow((s) => s.validation.byNode[id]);
   const state: ShownState = live?.state ?? 'idle';
   const inputs = desc?.inputs ?? [];
