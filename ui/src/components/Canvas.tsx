@@ -33,6 +33,11 @@ const SNAP: [number, number] = [10, 10];
 const FIT = { padding: 0.2, maxZoom: 1.25 };
 const MINIMAP_STYLE = { width: 160, height: 110 };
 const PRO_OPTIONS = { hideAttribution: true };
+/**
+ * React Flow's minimap renders (and updates on every pan frame) one component per node, all of
+ * them, in view or not: on larger flows it would cost more than the canvas itself.
+ */
+const MINIMAP_MAX_NODES = 2000;
 const MIN_ZOOM = 0.1;
 
 declare global {
@@ -69,6 +74,7 @@ export function Canvas() {
   const nodes = useFlow((s) => s.nodes);
   const edges = useFlow((s) => s.edges);
   const fitRequest = useFlow((s) => s.fitRequest);
+  const showMiniMap = useFlow((s) => s.nodes.length <= MINIMAP_MAX_NODES);
   const docId = useFlow((s) => s.docId);
   const theme = useApp((s) => s.settings.theme);
   const far = useFar();
@@ -170,7 +176,7 @@ export function Canvas() {
         proOptions={PRO_OPTIONS}
       >
         <Background variant={BackgroundVariant.Dots} gap={20} size={1.2} />
-        <MiniMap pannable zoomable nodeColor={miniMapColor} nodeStrokeWidth={2} style={MINIMAP_STYLE} />
+        {showMiniMap && <MiniMap pannable zoomable nodeColor={miniMapColor} nodeStrokeWidth={2} style={MINIMAP_STYLE} />}
         <Controls showInteractive={false} />
       </ReactFlow>
       <ConnectError />

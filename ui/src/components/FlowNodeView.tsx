@@ -1,8 +1,10 @@
 import { Handle, Position, type NodeProps } from '@xyflow/react';
 import { memo, useCallback, useRef, useSyncExternalStore } from 'react';
+import type { NodeDescriptor } from '../api/types';
 import type { CanvasNode } from '../model/document';
 import type { NodeLive } from '../model/execution';
 import { formatCount, formatRate } from '../model/format';
+import { estimatedGeometry } from '../model/layout';
 import { shortMessage } from '../model/validation';
 import { useController, useFlow } from '../store/context';
 import { useFar } from './far';
@@ -43,6 +45,23 @@ function useNodeLive(id: string, far: boolean): NodeLive | undefined {
   return useSyncExternalStore(store.subscribe, snapshot);
 }
 
+/**
+ * The node at far zoom: a box in its state's colour with its handles where the full node has
+ * them, and no text (a few pixels high there). Its size is the full node's without counters, so
+ * edges barely move when the zoom crosses FAR_ZOOM.
+ */
+function FarNode({ id, desc, state, selected, problems }: { id: string; desc: NodeDescriptor; state: ShownState; selected: boolean; problems: boolean }) {
+  const g = estimatedGeometry(desc);
+  const classes = ['fnode', 'fnode-far', `state-${state}`, `cat-${desc.category}`, selected ? 'selected' : '', problems ? 'has-problems' : ''].join(' ');
+  return (
+    <div className={classes} data-testid={`node-${id}`} data-state={state} style={{ height: g.height }} title={desc.title}>
+      {g.handles.map((h) => (
+        <Handle key={`${h.type}:${h.id}`} type={h.type} position={h.position} id={h.id} style={{ top: h.y + h.height / 2 }} />
+      ))}
+    </div>
+  );
+}
+
 function FlowNodeViewImpl({ id, data, selected }: NodeProps<CanvasNode>) {
   const desc = useFlow((s) => s.catalogByType[data.type]);
   const far = useFar();
@@ -53,6 +72,7 @@ function FlowNodeViewImpl({ id, data, selected }: NodeProps<CanvasNode>) {
   const outputs = desc?.outputs ?? [];
   const rows = Math.max(inputs.length, outputs.length);
   const c = live?.counters;
+  if (far && desc) return <FarNode id={id} desc={desc} state={state} selected={selected} problems={!!problems} />;
   const classes = [
     'fnode',
     `state-${state}`,

@@ -36,17 +36,21 @@ const HANDLE = 10;
 const TARGET_X = -1;
 const SOURCE_X = DEFAULT_NODE_WIDTH - 6;
 
-/**
- * A loaded node with its size and handle positions estimated from its type's ports, so that React
- * Flow (with `onlyRenderVisibleElements`) need not render every node of a large flow once just to
- * measure it. A node's real size and handles replace these when it is first rendered (see
- * `settleMeasured`).
- */
-export function withEstimatedHandles(node: CanvasNode, desc: NodeDescriptor | undefined): CanvasNode {
-  if (!desc || node.measured || node.handles) return node;
+export interface HandleEstimate {
+  id: string;
+  type: 'source' | 'target';
+  position: Position;
+  /** Top-left corner relative to the node, and size. */
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** A node's size and handles as it renders without counters, errors or a wrapped name. */
+export function estimatedGeometry(desc: NodeDescriptor): { width: number; height: number; handles: HandleEstimate[] } {
   const rows = Math.max(desc.inputs.length, desc.outputs.length);
-  const height = rows > 0 ? PORTS_TOP + rows * PORT_ROW + PORTS_BOTTOM : PORTS_TOP;
-  const handle = (type: 'source' | 'target', id: string, i: number) => ({
+  const handle = (type: 'source' | 'target', id: string, i: number): HandleEstimate => ({
     id,
     type,
     position: type === 'source' ? Position.Right : Position.Left,
@@ -56,14 +60,25 @@ export function withEstimatedHandles(node: CanvasNode, desc: NodeDescriptor | un
     height: HANDLE,
   });
   return {
-    ...node,
-    initialWidth: DEFAULT_NODE_WIDTH,
-    initialHeight: height,
+    width: DEFAULT_NODE_WIDTH,
+    height: rows > 0 ? PORTS_TOP + rows * PORT_ROW + PORTS_BOTTOM : PORTS_TOP,
     handles: [
       ...desc.inputs.map((p, i) => handle('target', p.name, i)),
       ...desc.outputs.map((p, i) => handle('source', p.name, i)),
     ],
   };
+}
+
+/**
+ * A loaded node with its size and handle positions estimated from its type's ports, so that React
+ * Flow (with `onlyRenderVisibleElements`) need not render every node of a large flow once just to
+ * measure it. A node's real size and handles replace these when it is first rendered (the store
+ * drops them once the node is measured).
+ */
+export function withEstimatedHandles(node: CanvasNode, desc: NodeDescriptor | undefined): CanvasNode {
+  if (!desc || node.measured || node.handles) return node;
+  const g = estimatedGeometry(desc);
+  return { ...node, initialWidth: g.width, initialHeight: g.height, handles: g.handles };
 }
 
 /** `node` without the estimated handles (once React Flow has measured it). */
