@@ -50,13 +50,16 @@ function useNodeLive(id: string, far: boolean): NodeLive | undefined {
  * them, and no text (a few pixels high there). Its size is the full node's without counters, so
  * edges barely move when the zoom crosses FAR_ZOOM.
  */
+/** `.fnode`'s top border: absolutely placed handles start below it. */
+const FNODE_BORDER_TOP = 1.5;
+
 function FarNode({ id, desc, state, selected, problems }: { id: string; desc: NodeDescriptor; state: ShownState; selected: boolean; problems: boolean }) {
   const g = estimatedGeometry(desc);
   const classes = ['fnode', 'fnode-far', `state-${state}`, `cat-${desc.category}`, selected ? 'selected' : '', problems ? 'has-problems' : ''].join(' ');
   return (
     <div className={classes} data-testid={`node-${id}`} data-state={state} style={{ height: g.height }} title={desc.title}>
       {g.handles.map((h) => (
-        <Handle key={`${h.type}:${h.id}`} type={h.type} position={h.position} id={h.id} style={{ top: h.y + h.height / 2 }} />
+        <Handle key={`${h.type}:${h.id}`} type={h.type} position={h.position} id={h.id} style={{ top: h.y + h.height / 2 - FNODE_BORDER_TOP }} />
       ))}
     </div>
   );
