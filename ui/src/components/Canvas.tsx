@@ -81,7 +81,9 @@ export function Canvas() {
   const rf = useReactFlow<CanvasNode, CanvasEdge>();
   const rfStore = useStoreApi<CanvasNode, CanvasEdge>();
   const { screenToFlowPosition, fitView, setViewport } = rf;
+  /** The last flow fitted at once, and the last fit request done that way. */
   const fittedDoc = useRef(0);
+  const fittedRequest = useRef(0);
 
   useEffect(() => {
     if (window.__FLOW_TEST__) window.__flowReactFlow = rf;
@@ -91,19 +93,22 @@ export function Canvas() {
     if (fitRequest === 0 || fittedDoc.current === docId) return;
     // A flow just opened: fit it at once from the nodes' positions and estimated sizes, before
     // the first paint, so only the nodes in that view are rendered (never all of a large flow).
-    fittedDoc.current = docId;
     const nodes = store.getState().nodes;
     const { width, height } = rfStore.getState();
-    if (nodes.length === 0 || !width || !height) return;
+    // Not measured yet: the fit after measuring (below) does it.
+    if (!width || !height) return;
+    fittedDoc.current = docId;
+    fittedRequest.current = fitRequest;
+    if (nodes.length === 0) return;
     void setViewport(getViewportForBounds(nodesBounds(nodes), width, height, MIN_ZOOM, FIT.maxZoom, FIT.padding));
   }, [fitRequest, docId, store, rfStore, setViewport]);
 
   useEffect(() => {
-    if (fitRequest === 0 || fittedDoc.current === docId) return;
-    // Auto-layout moved the nodes: let them be measured, then fit.
+    if (fitRequest === 0 || fittedRequest.current === fitRequest) return;
+    // Auto-layout moved the nodes (or the canvas had no size yet): let them be measured, then fit.
     const t = setTimeout(() => void fitView({ ...FIT, duration: 200 }), 60);
     return () => clearTimeout(t);
-  }, [fitRequest, docId, fitView]);
+  }, [fitRequest, fitView]);
 
   const isValidConnection = useCallback(
     (c: Edge | Connection) => {
