@@ -4,7 +4,6 @@ import {
   ConnectionMode,
   Controls,
   MarkerType,
-  MiniMap,
   ReactFlow,
   getViewportForBounds,
   useReactFlow,
@@ -19,6 +18,7 @@ import type { CanvasEdge, CanvasNode } from '../model/document';
 import { DEFAULT_NODE_HEIGHT, DEFAULT_NODE_WIDTH } from '../model/layout';
 import { useFar } from './far';
 import { useApp, useController, useFlow } from '../store/context';
+import { CanvasMiniMap } from './CanvasMiniMap';
 import { ConnectError } from './ConnectError';
 import { CountEdge } from './CountEdge';
 import { FlowNodeView } from './FlowNodeView';
@@ -31,13 +31,7 @@ const edgeTypes = { flow: CountEdge };
 const defaultEdgeOptions = { type: 'flow', markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 } };
 const SNAP: [number, number] = [10, 10];
 const FIT = { padding: 0.2, maxZoom: 1.25 };
-const MINIMAP_STYLE = { width: 160, height: 110 };
 const PRO_OPTIONS = { hideAttribution: true };
-/**
- * React Flow's minimap renders (and updates on every pan frame) one component per node, all of
- * them, in view or not: on larger flows it would cost more than the canvas itself.
- */
-const MINIMAP_MAX_NODES = 2000;
 const MIN_ZOOM = 0.1;
 
 declare global {
@@ -64,17 +58,12 @@ function nodesBounds(nodes: readonly CanvasNode[]) {
   return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
 }
 
-function miniMapColor(n: CanvasNode): string {
-  return n.selected ? 'var(--accent)' : 'var(--minimap-node)';
-}
-
 export function Canvas() {
   const controller = useController();
   const store = controller.store;
   const nodes = useFlow((s) => s.nodes);
   const edges = useFlow((s) => s.edges);
   const fitRequest = useFlow((s) => s.fitRequest);
-  const showMiniMap = useFlow((s) => s.nodes.length <= MINIMAP_MAX_NODES);
   const docId = useFlow((s) => s.docId);
   const theme = useApp((s) => s.settings.theme);
   const far = useFar();
@@ -181,7 +170,7 @@ export function Canvas() {
         proOptions={PRO_OPTIONS}
       >
         <Background variant={BackgroundVariant.Dots} gap={20} size={1.2} />
-        {showMiniMap && <MiniMap pannable zoomable nodeColor={miniMapColor} nodeStrokeWidth={2} style={MINIMAP_STYLE} />}
+        <CanvasMiniMap />
         <Controls showInteractive={false} />
       </ReactFlow>
       <ConnectError />
