@@ -127,15 +127,22 @@ export function CanvasMiniMap() {
         className="nodrag nopan nowheel"
         onPointerDown={(e) => {
           dragging.current = true;
-          e.currentTarget.setPointerCapture(e.pointerId);
           centreAt(e);
+          try {
+            e.currentTarget.setPointerCapture(e.pointerId);
+          } catch {
+            // Not an active pointer (a synthetic event): the drag ends with the element.
+          }
         }}
         onPointerMove={(e) => {
           if (dragging.current) centreAt(e);
         }}
-        onPointerUp={(e) => {
+        onPointerUp={() => {
+          // Capture ends with the button.
           dragging.current = false;
-          e.currentTarget.releasePointerCapture(e.pointerId);
+        }}
+        onPointerCancel={() => {
+          dragging.current = false;
         }}
         onWheel={onWheel}
       />
