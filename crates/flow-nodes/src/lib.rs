@@ -18,6 +18,7 @@ mod limit;
 mod merge;
 mod params;
 mod script;
+mod simple_expr;
 mod sort;
 mod static_data;
 

@@ -9,6 +9,8 @@ use flow_model::{Record, Value};
 use flow_runtime::NodeError;
 use rhai::{AST, Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Scope};
 
+use crate::simple_expr::SimpleExpr;
+
 /// Deepest chain of script function calls; guards the native stack against runaway recursion.
 const MAX_CALL_LEVELS: usize = 32;
 /// Longest string a script may build, in bytes.
@@ -85,22 +87,29 @@ pub(crate) struct FieldExpression {
     /// Identifier-like words of the source. Only fields named here can be referenced, so only
     /// they are converted and pushed, which spares converting every field of wide records.
     names: Vec<CompactString>,
+    /// The same expression evaluated without Rhai, when it is a simple comparison.
+    simple: Option<SimpleExpr>,
 }
 
 impl FieldExpression {
     pub(crate) fn compile(sandbox: &Sandbox, param: &str, source: &str) -> Result<Self, NodeError> {
         let ast = sandbox.compile_expression(param, source)?;
-        Ok(Self { ast, names: identifiers(source) })
+        let simple = SimpleExpr::compile(source, sandbox.max_operations);
+        Ok(Self { ast, names: identifiers(source), simple })
     }
 
-    /// Evaluates the expression on `record`, reusing `scope` (cleared first) to avoid
-    /// reallocating it for every record.
+    /// Evaluates the expression on `record`: directly when it is simple and the record's values
+    /// allow it, otherwise with Rhai, reusing `scope` (cleared first) to avoid reallocating it
+    /// for every record.
     pub(crate) fn eval(
         &self,
         sandbox: &Sandbox,
         scope: &mut Scope<'static>,
         record: &Record,
     ) -> Result<Dynamic, String> {
+        if let Some(b) = self.simple.as_ref().and_then(|s| s.eval(record)) {
+            return Ok(Dynamic::from_bool(b));
+        }
         scope.clear();
         for name in &self.names {
             if let Some(v) = record.get(name) {
