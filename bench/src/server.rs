@@ -325,56 +325,74 @@ async fn ws_lag(api: &Api, server: &Process, rows: u64) -> Result<(f64, f64)> {
     Ok((p99, (peak.max(rss_kb(server)) - before).max(0.0)))
 }
 
-/// The history writes of one trivial execution as a worker makes them (queued row, started,
-/// running, finished report with its node and preview), one execution after another, per second.
-async fn history_writes(d: &Deployment) -> Result<f64> {
+/// The history writes of trivial executions as the server makes them (queued row, started,
+/// running, finished report with its node), 50 executions at a time through one store, whose
+/// writer batches them: executions and rows (the execution's, its node's) written per second.
+async fn history_writes(d: &Deployment) -> Result<(f64, f64)> {
     use flow_runtime::{Counters, ExecutionReport, ExecutionState, NodeReport, NodeState};
+    const WRITERS: usize = 50;
+    const ROWS_PER_EXECUTION: f64 = 2.0;
     let store = flow_store::Store::connect_postgres(&d.env[0].1).await?;
     let started = Instant::now();
-    let mut n = 0u32;
-    while started.elapsed() < Duration::from_secs(5) {
-        let id = uuid::Uuid::now_v7();
-        let now = chrono::Utc::now();
-        let new = flow_store::NewExecution {
-            id,
-            correlation_id: id.to_string(),
-            flow: "history".into(),
-            state: ExecutionState::Queued,
-            started_at: now,
-            owner: None,
-            flow_id: None,
-            fence: Some(1),
-        };
-        store.record_started(&new).await?;
-        store.record_state(id, ExecutionState::Running, Some(1)).await?;
-        let node = NodeReport {
-            node_id: "one".into(),
-            node_type: "static_data".into(),
-            state: NodeState::Succeeded,
-            attempts: 1,
-            started_at: Some(now),
-            finished_at: Some(now),
-            counters: Counters { records_in: 0, records_out: 1, errors: 0 },
-            error: None,
-            error_kind: None,
-            sample: Vec::new(),
-            sink: None,
-        };
-        let report = ExecutionReport {
-            id,
-            correlation_id: new.correlation_id.clone(),
-            flow: new.flow.clone(),
-            state: ExecutionState::Succeeded,
-            error: None,
-            started_at: now,
-            finished_at: chrono::Utc::now(),
-            nodes: vec![node],
-            results: BTreeMap::new(),
-        };
-        store.record_finished(&report, Some(1)).await?;
-        n += 1;
+    let until = started + Duration::from_secs(5);
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut n = 0u32;
+                while Instant::now() < until {
+                    let id = uuid::Uuid::now_v7();
+                    let now = chrono::Utc::now();
+                    let new = flow_store::NewExecution {
+                        id,
+                        correlation_id: id.to_string(),
+                        flow: "history".into(),
+                        state: ExecutionState::Queued,
+                        started_at: now,
+                        owner: None,
+                        flow_id: None,
+                        fence: None,
+                    };
+                    store.record_started(&new).await?;
+                    store.record_started(&flow_store::NewExecution { fence: Some(1), ..new.clone() }).await?;
+                    store.record_state(id, ExecutionState::Running, Some(1)).await?;
+                    let node = NodeReport {
+                        node_id: "one".into(),
+                        node_type: "static_data".into(),
+                        state: NodeState::Succeeded,
+                        attempts: 1,
+                        started_at: Some(now),
+                        finished_at: Some(now),
+                        counters: Counters { records_in: 0, records_out: 1, errors: 0 },
+                        error: None,
+                        error_kind: None,
+                        sample: Vec::new(),
+                        sink: None,
+                    };
+                    let report = ExecutionReport {
+                        id,
+                        correlation_id: new.correlation_id.clone(),
+                        flow: new.flow.clone(),
+                        state: ExecutionState::Succeeded,
+                        error: None,
+                        started_at: now,
+                        finished_at: chrono::Utc::now(),
+                        nodes: vec![node],
+                        results: BTreeMap::new(),
+                    };
+                    store.record_finished(&report, Some(1)).await?;
+                    n += 1;
+                }
+                anyhow::Ok(n)
+            })
+        })
+        .collect();
+    let mut executions = 0u32;
+    for writer in writers {
+        executions += writer.await??;
     }
-    Ok(f64::from(n) / started.elapsed().as_secs_f64())
+    let per_s = f64::from(executions) / started.elapsed().as_secs_f64();
+    Ok((per_s, per_s * ROWS_PER_EXECUTION))
 }
 
 /// Runs the server figures with the `flow` binary at `flow`.
@@ -451,7 +469,9 @@ pub(crate) async fn measure(flow: &Path, quick: bool) -> Result<BTreeMap<String,
     figures.insert("ws_100_clients_server_rss_growth_kb".into(), rss_growth);
     drop(_server);
 
-    figures.insert("pg_history_executions_per_s".into(), history_writes(&d).await?);
+    let (executions, rows) = history_writes(&d).await?;
+    figures.insert("pg_history_executions_per_s".into(), executions);
+    figures.insert("pg_history_rows_per_s".into(), rows);
 
     // Reclaim: a worker killed with SIGKILL mid-run; another one (2 s lease) runs the job again.
     let r = Deployment::new(&admin_url, "reclaim")?;

@@ -782,8 +782,8 @@ async fn stale_flow_updates_get_412() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_killed_worker_s_job_is_reclaimed_and_finished_once() {
-    const ROWS: u64 = 20_000;
+async fn a_killed_worker_s_case1_job_is_reclaimed_and_finished_once() {
+    const USERS: i64 = 1_000_000;
     let ctx = Ctx::new().await;
     ctx.add_user("alice", ALICE_PW, false);
     ctx.add_user("root", ROOT_PW, true);
@@ -792,36 +792,41 @@ async fn a_killed_worker_s_job_is_reclaimed_and_finished_once() {
     let api = server.api();
     let alice = api.login("alice", ALICE_PW).await;
     let root = api.login("root", ROOT_PW).await;
-    // No key: a second write of any row would show.
-    exec(&ctx, "CREATE TABLE reclaimed (id bigint NOT NULL, name text NOT NULL)").await;
+    exec(
+        &ctx,
+        &format!(
+            "CREATE TABLE users (id bigint PRIMARY KEY, name text, email text, age int, status text);
+             INSERT INTO users SELECT i, 'user ' || i, 'user' || i || '@example.com', 18 + i % 60,
+                 (ARRAY['active', 'inactive', 'pending'])[1 + i % 3] FROM generate_series(1, {USERS}) AS i;
+             CREATE TABLE processed_users (id bigint PRIMARY KEY, full_name text, email text, age int);"
+        ),
+    )
+    .await;
+    let active = count(&ctx, "SELECT count(*) FROM users WHERE status = 'active'").await;
     create_pg_connection(&ctx, &api, &root).await;
-    // 20 batches of 1024 rows, 250 ms each: about 5 s.
-    let flow = chain(
-        "slow load",
-        &[
-            (
-                "rows",
-                "generate_rows",
-                json!({"count": ROWS, "fields": {"id": {"sequence": {"start": 1}}, "name": {"pattern": "row-{n}"}}}),
-            ),
-            ("slow", "delay", json!({"ms": 250})),
-            ("load", "postgres_insert", json!({"connection": "pg", "table": "reclaimed"})),
-        ],
-    );
-    let flow_id = api.create_flow(&alice, &flow).await;
+    let flow_id = api.create_flow(&alice, &example_flow("case1-postgres-active-users.json", "pg")).await;
 
     let mut worker_a = ctx.worker("worker-a", &lease).await;
+    let mut ws = api.ws(&alice).await;
+    let answer = ws.request(&json!({"type": "subscribe", "flow": flow_id})).await;
+    assert_eq!(answer["type"], "subscribed", "{answer}");
     let execution_id = api.run(&alice, &flow_id).await;
-    api.wait_execution(&alice, &execution_id, Duration::from_secs(120), |e| {
+    // Kill worker A once its sink has taken a good part of the users, well before the end.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = ws.next_json(left).await.expect("progress of the run on worker A");
         assert!(
-            !matches!(e["state"].as_str(), Some("succeeded" | "failed" | "cancelled")),
-            "ended before worker A was killed: {e:#}"
+            !(message["type"] == "execution-update"
+                && matches!(message["state"].as_str(), Some("succeeded" | "failed" | "cancelled"))),
+            "ended before worker A was killed: {message}"
         );
-        e["state"] == "running"
-    })
-    .await;
-    // Let it write a few batches first.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+        if message["node"] == "processed"
+            && message["counters"]["records_in"].as_i64().unwrap_or(0) >= active / 4
+        {
+            break;
+        }
+    }
     worker_a.kill();
     let state = api.get(&format!("/executions/{execution_id}"), &alice).await;
     assert!(
@@ -829,16 +834,25 @@ async fn a_killed_worker_s_job_is_reclaimed_and_finished_once() {
         "worker A was killed before the run ended: {}",
         state.text
     );
+    assert_eq!(count(&ctx, "SELECT count(*) FROM processed_users").await, 0, "worker A committed nothing");
 
     let _worker_b = ctx.worker("worker-b", &lease).await;
-    let detail = api.wait_finished(&alice, &execution_id, Duration::from_secs(180)).await;
+    let detail = api.wait_finished(&alice, &execution_id, Duration::from_secs(300)).await;
     assert_eq!(detail["state"], "succeeded", "{detail:#}");
-    assert_eq!(node(&detail, "load")["counters"]["records_in"], ROWS);
-    assert_eq!(node(&detail, "load")["sink"], "committed");
-    assert_eq!(count(&ctx, "SELECT count(*) FROM reclaimed").await, ROWS as i64, "every row once");
-    assert_eq!(count(&ctx, "SELECT count(DISTINCT id) FROM reclaimed").await, ROWS as i64);
-    assert_eq!(count(&ctx, "SELECT min(id) FROM reclaimed").await, 1);
-    assert_eq!(count(&ctx, "SELECT max(id) FROM reclaimed").await, ROWS as i64);
+    assert_eq!(node(&detail, "users")["counters"]["records_out"], USERS);
+    assert_eq!(node(&detail, "processed")["counters"]["records_in"], active);
+    assert_eq!(node(&detail, "processed")["sink"], "committed");
+    let right = count(
+        &ctx,
+        "SELECT count(*) FROM processed_users p JOIN users u USING (id)
+         WHERE u.status = 'active' AND p.full_name = u.name AND p.email = u.email AND p.age = u.age",
+    )
+    .await;
+    assert_eq!(right, active, "exactly the active users, renamed");
+    assert_eq!(count(&ctx, "SELECT count(*) FROM processed_users").await, active, "nothing else");
+    // Rows carry the id of the (sub)transaction that wrote them last: a later rewrite would show.
+    let versions = "SELECT count(DISTINCT xmin::text) FROM processed_users";
+    let written = count(&ctx, versions).await;
     let list = api.get(&format!("/executions?flow_id={flow_id}"), &alice).await;
     assert_eq!(
         list.expect(200, "executions of the flow").as_array().map(Vec::len),
@@ -848,13 +862,67 @@ async fn a_killed_worker_s_job_is_reclaimed_and_finished_once() {
     );
     // Nothing runs it a third time.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(count(&ctx, "SELECT count(*) FROM reclaimed").await, ROWS as i64, "still every row once");
+    assert_eq!(count(&ctx, versions).await, written, "no run wrote them again");
     // The queue saw it: one job, delivered twice (A, then B after reclaiming it), one success.
     let r = api.get("/queue/api/counts", &root).await;
     let counts = r.expect(200, "queue counts");
     assert_eq!(counts["counts"]["succeeded"], 1, "{}", r.text);
     assert_eq!(counts["metrics"]["reclaimed"], 1, "{}", r.text);
     assert_eq!(counts["metrics"]["deliveries"], 2, "{}", r.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_connection_reaches_running_workers() {
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    ctx.add_user("root", ROOT_PW, true);
+    let server = ctx.serve("serve", 0, &[]).await;
+    let api = server.api();
+    let alice = api.login("alice", ALICE_PW).await;
+    let root = api.login("root", ROOT_PW).await;
+    // The worker starts knowing `pg` as a server that does not answer...
+    let nowhere = format!("postgres://postgres@127.0.0.1:{}/test", support::free_port());
+    let r = api
+        .call("PUT", "/connections/pg", Some(&root), Some(&json!({"kind": "postgres", "url": nowhere})))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let _worker = ctx.worker("worker", &[]).await;
+    // ...then an admin fixes it through the API process, and the next run uses the fixed one.
+    create_pg_connection(&ctx, &api, &root).await;
+    let flow = chain(
+        "fixed connection",
+        &[
+            ("one", "postgres_query", json!({"connection": "pg", "query": "SELECT 1 AS x"})),
+            ("out", "collect", json!({})),
+        ],
+    );
+    let flow_id = api.create_flow(&alice, &flow).await;
+    let execution_id = api.run(&alice, &flow_id).await;
+    let detail = api.wait_finished(&alice, &execution_id, Duration::from_secs(120)).await;
+    assert_eq!(detail["state"], "succeeded", "{detail:#}");
+    assert_eq!(node(&detail, "out")["counters"]["records_in"], 1);
+
+    // A connection created after the worker started is known to it too.
+    let r = api
+        .call(
+            "PUT",
+            "/connections/pg2",
+            Some(&root),
+            Some(&json!({"kind": "postgres", "url": ctx.data_url()})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let flow = chain(
+        "new connection",
+        &[
+            ("one", "postgres_query", json!({"connection": "pg2", "query": "SELECT 2 AS x"})),
+            ("out", "collect", json!({})),
+        ],
+    );
+    let flow_id = api.create_flow(&alice, &flow).await;
+    let execution_id = api.run(&alice, &flow_id).await;
+    let detail = api.wait_finished(&alice, &execution_id, Duration::from_secs(120)).await;
+    assert_eq!(detail["state"], "succeeded", "{detail:#}");
 }
 
 async fn flow_executions(api: &Api, token: &str, flow_id: &str) -> Vec<Value> {

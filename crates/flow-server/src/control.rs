@@ -58,14 +58,20 @@ pub(crate) async fn listen(
     engine: Engine,
     shutdown: CancellationToken,
 ) {
-    crate::pubsub::each_message(client, channel(&prefix), shutdown, |text| {
-        let Ok(Message { execution_id, action }) = serde_json::from_str(&text) else { return };
-        // Only the worker that runs the execution knows it; the others answer NotRunning.
-        let _ = match action {
-            Action::Pause => engine.pause(execution_id),
-            Action::Resume => engine.resume(execution_id),
-            Action::Cancel => engine.cancel(execution_id),
-        };
-    })
+    crate::pubsub::each_message(
+        client,
+        channel(&prefix),
+        shutdown,
+        || {},
+        |text| {
+            let Ok(Message { execution_id, action }) = serde_json::from_str(&text) else { return };
+            // Only the worker that runs the execution knows it; the others answer NotRunning.
+            let _ = match action {
+                Action::Pause => engine.pause(execution_id),
+                Action::Resume => engine.resume(execution_id),
+                Action::Cancel => engine.cancel(execution_id),
+            };
+        },
+    )
     .await;
 }

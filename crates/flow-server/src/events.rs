@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use flow_engine::{Engine, Event, EventKind};
-use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -75,12 +74,15 @@ pub(crate) async fn publish(
             b = rx.recv() => b,
         };
         let Some(batch) = batch else { break };
+        // One round trip for the whole batch, however many executions it spans.
+        let mut pipe = redis::pipe();
         for message in group(batch, &origins) {
             let Ok(text) = serde_json::to_string(&message) else { continue };
-            let sent: Result<i64, _> = conn.clone().publish(&channel, text).await;
-            if let Err(e) = sent {
-                tracing::warn!(error = %e, execution_id = %message.execution_id, "events: cannot publish a batch");
-            }
+            pipe.publish(&channel, text).ignore();
+        }
+        let sent: Result<(), _> = pipe.query_async(&mut conn.clone()).await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "events: cannot publish a batch");
         }
     }
     forward.abort();
@@ -122,11 +124,15 @@ pub(crate) async fn subscribe(
     hub: Arc<Hub>,
     shutdown: CancellationToken,
 ) {
-    crate::pubsub::each_message(client, channel(&prefix), shutdown, |text| {
-        match serde_json::from_str::<EventBatch>(&text) {
+    crate::pubsub::each_message(
+        client,
+        channel(&prefix),
+        shutdown,
+        || {},
+        |text| match serde_json::from_str::<EventBatch>(&text) {
             Ok(batch) => hub.dispatch(&batch),
             Err(e) => tracing::warn!(error = %e, "events: a message that is not an event batch"),
-        }
-    })
+        },
+    )
     .await;
 }

@@ -7,6 +7,7 @@
 mod api;
 pub mod auth;
 pub mod config;
+mod connection_sync;
 mod control;
 mod error;
 mod events;
@@ -114,8 +115,10 @@ pub async fn serve(
         })?),
         hub: Arc::clone(&hub),
         control: control::Control::new(backends.publisher.clone(), &settings.queue_prefix),
+        connections: connection_sync::Announcer::new(backends.publisher.clone(), &settings.queue_prefix),
     };
     let mut tasks = tokio::task::JoinSet::new();
+    follow_connections(&backends, &settings, &shutdown, &mut tasks);
     let (redis, prefix, stop) = (backends.redis.clone(), settings.queue_prefix.clone(), shutdown.clone());
     tasks.spawn(async move {
         events::subscribe(redis, prefix, hub, stop).await;
@@ -142,6 +145,7 @@ pub async fn serve(
 pub async fn work(settings: Settings, shutdown: CancellationToken) -> Result<(), ServerError> {
     let backends = connect(&settings).await?;
     let mut tasks = tokio::task::JoinSet::new();
+    follow_connections(&backends, &settings, &shutdown, &mut tasks);
     let concurrency = settings.engine.max_concurrent_executions;
     start_worker(&backends, &settings, concurrency, &shutdown, &mut tasks);
     // The worker loop ends on shutdown (or a fatal queue error, which ends the process).
@@ -153,6 +157,21 @@ pub async fn work(settings: Settings, shutdown: CancellationToken) -> Result<(),
         }
     }
     outcome
+}
+
+/// Keeps the engine's connections in step with changes made through any API process.
+fn follow_connections(
+    backends: &Backends,
+    settings: &Settings,
+    shutdown: &CancellationToken,
+    tasks: &mut tokio::task::JoinSet<Result<(), ServerError>>,
+) {
+    let (redis, prefix, engine, stop) =
+        (backends.redis.clone(), settings.queue_prefix.clone(), backends.engine.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        connection_sync::follow(redis, prefix, engine, stop).await;
+        Ok(())
+    });
 }
 
 fn start_worker(

@@ -6,20 +6,22 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-/// Calls `handle` with every text message published on `channel` until `shutdown`.
+/// Calls `handle` with every text message published on `channel` until `shutdown`, and
+/// `subscribed` each time the subscription is (re)made (messages sent while it was down are lost).
 pub(crate) async fn each_message(
     client: redis::Client,
     channel: String,
     shutdown: CancellationToken,
+    mut subscribed: impl FnMut(),
     mut handle: impl FnMut(String),
 ) {
     while !shutdown.is_cancelled() {
-        let subscribed = async {
+        let subscribing = async {
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(&channel).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
-        let mut pubsub = match subscribed.await {
+        let mut pubsub = match subscribing.await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(channel = %channel, error = %e, "cannot subscribe; retrying");
@@ -29,6 +31,7 @@ pub(crate) async fn each_message(
                 }
             }
         };
+        subscribed();
         let mut messages = pubsub.on_message();
         loop {
             let message = tokio::select! {

@@ -48,6 +48,7 @@ async fn load(store: &Store) -> Result<Vec<Schedule>, flow_store::StoreError> {
             payload: serde_json::to_value(RunJob {
                 execution_id: None,
                 flow_id: s.flow_id,
+                flow: None,
                 owner: s.owner,
                 vars: s.vars.into_iter().collect(),
                 correlation_id: None,

@@ -7,6 +7,7 @@ use flow_queue::Queue;
 use flow_store::Store;
 
 use crate::auth::Tokens;
+use crate::connection_sync::Announcer;
 use crate::control::Control;
 use crate::ws::Hub;
 
@@ -24,4 +25,6 @@ pub(crate) struct AppState {
     pub(crate) hub: Arc<Hub>,
     /// Pause and resume messages to the workers.
     pub(crate) control: Control,
+    /// Tells every process that the named connections changed.
+    pub(crate) connections: Announcer,
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use flow_engine::{Engine, EngineError, ExecutionState, RunOptions};
+use flow_engine::{Engine, EngineError, ExecutionState, Flow, RunOptions};
 use flow_queue::{JobContext, JobOutcome, Queue, Worker, WorkerConfig};
 use flow_store::Store;
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::connection_sync;
 use crate::events::{Origin, Origins};
 
 /// A queued run of a stored flow.
@@ -25,6 +26,11 @@ pub(crate) struct RunJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) execution_id: Option<Uuid>,
     pub(crate) flow_id: Uuid,
+    /// The flow as it was when the run was asked for (API runs: the version validated is the
+    /// version run, and the worker needs no read); cron ticks leave it out and run the stored
+    /// flow as it is when they fire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) flow: Option<Flow>,
     pub(crate) owner: Uuid,
     #[serde(default)]
     pub(crate) vars: BTreeMap<String, serde_json::Value>,
@@ -70,19 +76,18 @@ impl Runner {
             Err(e) => return JobOutcome::Failed(format!("job {}: not a run job: {e}", ctx.id())),
         };
         let execution_id = job.execution_id.unwrap_or_else(|| derived_id(ctx.id()));
-        let stored = match self.store.flow(job.flow_id).await {
-            Ok(Some(stored)) => stored,
-            Ok(None) => {
-                let message = format!("flow {} was deleted before the run started", job.flow_id);
-                self.fail(execution_id, &message).await;
-                return JobOutcome::Failed(message);
-            }
-            Err(e) => return JobOutcome::Retry(format!("cannot read flow {}: {e}", job.flow_id)),
+        let flow = match job.flow {
+            Some(flow) => flow,
+            None => match self.store.flow(job.flow_id).await {
+                Ok(Some(stored)) => stored.flow,
+                Ok(None) => {
+                    let message = format!("flow {} was deleted before the run started", job.flow_id);
+                    self.fail(execution_id, &message).await;
+                    return JobOutcome::Failed(message);
+                }
+                Err(e) => return JobOutcome::Retry(format!("cannot read flow {}: {e}", job.flow_id)),
+            },
         };
-        // Connections may have changed through another server process since the last run.
-        if let Err(e) = self.engine.reload_connections().await {
-            return JobOutcome::Retry(format!("cannot read the connections: {e}"));
-        }
         self.origins.insert(execution_id, Origin { owner: Some(job.owner), flow_id: Some(job.flow_id) });
         let options = RunOptions {
             vars: job.vars,
@@ -92,7 +97,18 @@ impl Runner {
             flow_id: Some(job.flow_id),
             fence: Some(ctx.delivery().token),
         };
-        let started = self.engine.start(stored.flow, options).await;
+        let started = match self.engine.start(flow.clone(), options.clone()).await {
+            Err(EngineError::Invalid { report, .. })
+                if connection_sync::names_unknown_connection(&report) =>
+            {
+                // Made through another process a moment ago, perhaps: read them again, once.
+                match self.engine.reload_connections().await {
+                    Ok(()) => self.engine.start(flow, options).await,
+                    Err(e) => Err(e),
+                }
+            }
+            other => other,
+        };
         if started.is_err() {
             self.origins.remove(execution_id);
         }

@@ -58,11 +58,15 @@ const UNFINISHED: [ExecutionState; 3] =
 pub struct PostgresOptions {
     /// Connections in the pool (default 10).
     pub max_connections: u32,
+    /// How long connecting, and later a query waiting for a pooled connection, may take before
+    /// it fails as unavailable (default 5 s): a server whose database is away answers 503 soon
+    /// rather than hang its clients.
+    pub acquire_timeout: std::time::Duration,
 }
 
 impl Default for PostgresOptions {
     fn default() -> Self {
-        Self { max_connections: 10 }
+        Self { max_connections: 10, acquire_timeout: std::time::Duration::from_secs(5) }
     }
 }
 

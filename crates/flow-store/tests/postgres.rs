@@ -1,10 +1,11 @@
 //! What only the PostgreSQL backend does: errors name the URL without its password, servers
-//! starting together migrate once, flows are stored as their canonical JSON. Behaviour both
+//! starting together migrate once, flows are stored as their canonical JSON, history writes made
+//! at the same time share transactions. Behaviour both
 //! backends share is in `conformance.rs`.
 
 mod common;
 
-use common::{TestSchema, with_postgres};
+use common::{TestSchema, at, failed_report, new_execution, succeeded_report, with_postgres};
 use flow_model::{Flow, redact_url, to_canonical_json};
 use flow_runtime::ExecutionState;
 use flow_store::{PostgresOptions, Role, Store, StoreError};
@@ -34,7 +35,7 @@ async fn errors_name_the_url_without_its_password() {
 #[tokio::test]
 async fn servers_starting_together_migrate_once() {
     let schema = TestSchema::create().await;
-    let options = PostgresOptions { max_connections: 2 };
+    let options = PostgresOptions { max_connections: 2, ..PostgresOptions::default() };
     let (a, b, c) = tokio::join!(
         Store::connect_postgres_with(&schema.url, &options),
         Store::connect_postgres_with(&schema.url, &options),
@@ -73,6 +74,79 @@ async fn flows_are_stored_as_their_canonical_json() {
             .await
             .expect("select");
         assert_eq!(text, to_canonical_json(&flow));
+        conn.close().await.expect("close");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_history_writes_share_transactions_and_each_keeps_its_outcome() {
+    with_postgres(|store, url| async move {
+        const RUNS: usize = 300;
+        // Each run writes as a worker does: queued/started, running, finished, fenced by its
+        // delivery. Every tenth also has a stale delivery (fence 1 after fence 2) finish it late,
+        // and every run has an unfenced state change of an execution that does not exist.
+        let mut tasks = Vec::new();
+        for i in 0..RUNS {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = Uuid::now_v7();
+                let report = if i % 3 == 0 {
+                    failed_report(id, "batched", 0)
+                } else {
+                    succeeded_report(id, "batched", 0, 2)
+                };
+                let fence = if i % 10 == 0 { 2 } else { 1 };
+                let started = flow_store::NewExecution {
+                    fence: Some(fence),
+                    ..new_execution(&report, ExecutionState::Queued)
+                };
+                store.record_started(&started).await.expect("record_started");
+                store.record_state(id, ExecutionState::Running, Some(fence)).await.expect("record_state");
+                if fence == 2 {
+                    store
+                        .record_finished(&report, Some(1))
+                        .await
+                        .expect("a stale report is ignored, no error");
+                } else {
+                    store.record_finished(&report, Some(fence)).await.expect("record_finished");
+                }
+                let missing = store.record_state(Uuid::now_v7(), ExecutionState::Running, None).await;
+                assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
+                (report, fence)
+            }));
+        }
+        let mut expected_failed = 0;
+        let mut expected_succeeded = 0;
+        for task in tasks {
+            let (report, fence) = task.await.expect("a run's writes");
+            let detail = store.get(report.id).await.expect("get").expect("recorded");
+            if fence == 2 {
+                assert_eq!(detail.summary.state, ExecutionState::Running, "the stale report wrote nothing");
+                assert!(detail.nodes.is_empty());
+            } else {
+                assert_eq!(detail.summary.state, report.state);
+                assert_eq!(detail.nodes.len(), report.nodes.len());
+                if report.state == ExecutionState::Failed {
+                    expected_failed += 1;
+                } else {
+                    expected_succeeded += 1;
+                }
+            }
+        }
+        let rollups = store.metrics_minutes(at(-60)).await.expect("metrics");
+        assert_eq!(rollups.len(), 1, "{rollups:?}");
+        assert_eq!(rollups[0].failed, expected_failed);
+        assert_eq!(rollups[0].succeeded, expected_succeeded);
+        assert_eq!(rollups[0].executions, expected_failed + expected_succeeded);
+
+        // Rows written by one transaction carry its id (xmin): far fewer transactions than runs.
+        let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+        let transactions: i64 = sqlx::query_scalar("SELECT count(DISTINCT xmin::text) FROM executions")
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+        assert!(transactions < i64::try_from(RUNS / 3).expect("small"), "{transactions} transactions");
         conn.close().await.expect("close");
     })
     .await;

@@ -64,6 +64,7 @@ pub(crate) async fn put(
         flow_engine::EngineError::InvalidConnection(m) => ApiError::invalid(m),
         other => ApiError::internal(other.to_string()),
     })?;
+    state.connections.announce().await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -77,6 +78,7 @@ pub(crate) async fn delete(
     caller.require_admin()?;
     if state.store.delete_connection(&name).await? {
         state.engine.reload_connections().await?;
+        state.connections.announce().await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("connection `{name}`")))

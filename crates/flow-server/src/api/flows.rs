@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::{Json, Path};
 use crate::auth::Caller;
+use crate::connection_sync;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 use crate::worker::RunJob;
@@ -197,8 +198,7 @@ pub(crate) async fn validate(
     Json(flow): Json<Flow>,
 ) -> ApiResult<Json<ValidationReport>> {
     check_version(&flow)?;
-    state.engine.reload_connections().await?;
-    Ok(Json(state.engine.validate(&flow)))
+    Ok(Json(connection_sync::validate(&state.engine, &flow, &BTreeMap::new()).await?))
 }
 
 /// What `POST /flows/{id}/run` takes (the body is optional).
@@ -233,13 +233,13 @@ pub(crate) async fn run(
         })?
     };
     let stored = owned_flow(&state, &caller, id).await?;
-    state.engine.reload_connections().await?;
-    valid(state.engine.validate_with_vars(&stored.flow, &request.vars))?;
+    valid(connection_sync::validate(&state.engine, &stored.flow, &request.vars).await?)?;
     let execution_id = Uuid::now_v7();
     let correlation_id = Uuid::new_v4().to_string();
     let job = RunJob {
         execution_id: Some(execution_id),
         flow_id: stored.id,
+        flow: Some(stored.flow.clone()),
         owner: caller.id,
         vars: request.vars,
         correlation_id: Some(correlation_id.clone()),

@@ -2,6 +2,7 @@
 //! (uuid, timestamptz, bigint); enums are text checked by the schema; JSON is bound as text and
 //! cast, and read back as text, so conversion errors are the store's typed ones.
 
+mod batch;
 mod records;
 mod rows;
 
@@ -11,13 +12,13 @@ use std::sync::Arc;
 use flow_model::{Connection, ConnectionKind, redact_url};
 use flow_runtime::{ExecutionReport, ExecutionState};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use self::rows::{EXECUTION_COLUMNS, ExecutionRow, NODE_COLUMNS, NodeRow, SampleRow};
 use crate::codec::{CodecError, enum_text, json_text, parse_enum, parse_json};
-use crate::report::{ReportRows, attach_samples};
+use crate::report::attach_samples;
 use crate::{
     ExecutionDetail, ExecutionSummary, INTERRUPTED, ListQuery, NewExecution, PostgresOptions, StoreError,
     UNFINISHED, types,
@@ -30,6 +31,9 @@ pub(crate) struct PgStore {
     pool: PgPool,
     /// The URL without its password, named in every error.
     name: Arc<str>,
+    /// The group-commit writer the history writes go through; `None` in the writer's own copy,
+    /// which writes directly.
+    writes: Option<batch::Writes>,
 }
 
 impl PgStore {
@@ -39,6 +43,7 @@ impl PgStore {
         let connect = PgConnectOptions::from_str(url).map_err(open_error)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await
             .map_err(open_error)?;
@@ -46,33 +51,13 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|source| StoreError::Migrate { database: name.to_string(), source })?;
-        Ok(PgStore { pool, name })
+        let direct = PgStore { pool, name, writes: None };
+        let writes = batch::Writes::start(direct.clone());
+        Ok(PgStore { writes: Some(writes), ..direct })
     }
 
     pub(crate) async fn record_started(&self, execution: &NewExecution) -> Result<(), StoreError> {
-        // The row may exist (queued by the server, started by a worker): keep its start time and
-        // any owner and flow already set.
-        sqlx::query(
-            "INSERT INTO executions (id, correlation_id, flow, state, started_at, owner, flow_id, fence) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, \
-                 owner = coalesce(executions.owner, EXCLUDED.owner), \
-                 flow_id = coalesce(executions.flow_id, EXCLUDED.flow_id), \
-                 fence = coalesce(EXCLUDED.fence, executions.fence) \
-             WHERE EXCLUDED.fence IS NULL OR executions.fence IS NULL OR executions.fence <= EXCLUDED.fence",
-        )
-        .bind(execution.id)
-        .bind(&execution.correlation_id)
-        .bind(&execution.flow)
-        .bind(self.located(enum_text("execution state", &execution.state))?)
-        .bind(execution.started_at)
-        .bind(execution.owner)
-        .bind(execution.flow_id)
-        .bind(fence_value(execution.fence))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.query_error(e))?;
-        Ok(())
+        self.write(batch::Write::Started(execution.clone())).await
     }
 
     pub(crate) async fn record_state(
@@ -81,20 +66,23 @@ impl PgStore {
         state: ExecutionState,
         fence: Option<u64>,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE executions SET state = $1 WHERE id = $2 AND ($3::bigint IS NULL OR fence IS NULL OR fence <= $3)",
-        )
-        .bind(self.located(enum_text("execution state", &state))?)
-        .bind(id)
-        .bind(fence_value(fence))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.query_error(e))?;
-        // A fenced write that changed nothing was superseded, which is no error.
-        if done.rows_affected() == 0 && fence.is_none() {
-            return Err(self.not_found("execution", id));
+        self.write(batch::Write::State { id, state, fence }).await
+    }
+
+    pub(crate) async fn record_finished(
+        &self,
+        report: &ExecutionReport,
+        fence: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.write(batch::Write::Finished { report: report.clone(), fence }).await
+    }
+
+    /// A history write, through the group-commit writer.
+    async fn write(&self, write: batch::Write) -> Result<(), StoreError> {
+        match &self.writes {
+            Some(writes) => writes.submit(write).await,
+            None => self.write_now(write).await,
         }
-        Ok(())
     }
 
     pub(crate) async fn record_failed(&self, id: Uuid, error: &str) -> Result<(), StoreError> {
@@ -112,138 +100,6 @@ impl PgStore {
 
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(|e| self.query_error(e))?;
-        Ok(())
-    }
-
-    /// Whether a newer delivery than `fence` runs the execution now (the row is locked until
-    /// the transaction ends, so the answer holds while the report is written).
-    async fn superseded(
-        &self,
-        conn: &mut PgConnection,
-        id: Uuid,
-        fence: Option<u64>,
-    ) -> Result<bool, StoreError> {
-        let Some(fence) = fence_value(fence) else { return Ok(false) };
-        let current: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT fence FROM executions WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(|e| self.query_error(e))?;
-        Ok(current.flatten().is_some_and(|current| current > fence))
-    }
-
-    pub(crate) async fn record_finished(
-        &self,
-        report: &ExecutionReport,
-        fence: Option<u64>,
-    ) -> Result<(), StoreError> {
-        let rows = self.located(ReportRows::new(report))?;
-        let mut tx = self.pool.begin().await.map_err(|e| self.query_error(e))?;
-        if self.superseded(&mut tx, report.id, fence).await? {
-            return Ok(());
-        }
-        self.write_report(&mut tx, report, &rows).await?;
-        tx.commit().await.map_err(|e| self.query_error(e))
-    }
-
-    async fn write_report(
-        &self,
-        conn: &mut PgConnection,
-        report: &ExecutionReport,
-        rows: &ReportRows<'_>,
-    ) -> Result<(), StoreError> {
-        // First, while the row still tells whether the execution was finished before: count it
-        // once, however often its report is recorded.
-        let rollup = &rows.rollup;
-        sqlx::query(
-            "INSERT INTO metrics_minute (minute, flow, executions, succeeded, failed, cancelled, \
-                 duration_ms_sum, duration_ms_max, records_out) \
-             SELECT $1, $2, 1, $3, $4, $5, $6, $6, $7 \
-             WHERE NOT EXISTS (SELECT 1 FROM executions WHERE id = $8 AND finished_at IS NOT NULL) \
-             ON CONFLICT (minute, flow) DO UPDATE SET \
-                 executions = metrics_minute.executions + EXCLUDED.executions, \
-                 succeeded = metrics_minute.succeeded + EXCLUDED.succeeded, \
-                 failed = metrics_minute.failed + EXCLUDED.failed, \
-                 cancelled = metrics_minute.cancelled + EXCLUDED.cancelled, \
-                 duration_ms_sum = metrics_minute.duration_ms_sum + EXCLUDED.duration_ms_sum, \
-                 duration_ms_max = greatest(metrics_minute.duration_ms_max, EXCLUDED.duration_ms_max), \
-                 records_out = metrics_minute.records_out + EXCLUDED.records_out",
-        )
-        .bind(rollup.minute)
-        .bind(&report.flow)
-        .bind(rollup.succeeded)
-        .bind(rollup.failed)
-        .bind(rollup.cancelled)
-        .bind(rollup.duration_ms)
-        .bind(rows.records_out)
-        .bind(report.id)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| self.query_error(e))?;
-
-        sqlx::query(
-            "INSERT INTO executions \
-                 (id, correlation_id, flow, state, error, started_at, finished_at, records_out, records_read) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, error = EXCLUDED.error, \
-                 finished_at = EXCLUDED.finished_at, records_out = EXCLUDED.records_out, \
-                 records_read = EXCLUDED.records_read",
-        )
-        .bind(report.id)
-        .bind(&report.correlation_id)
-        .bind(&report.flow)
-        .bind(&rows.state)
-        .bind(&report.error)
-        .bind(report.started_at)
-        .bind(report.finished_at)
-        .bind(rows.records_out)
-        .bind(rows.records_read)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| self.query_error(e))?;
-
-        // Samples go with their nodes (ON DELETE CASCADE).
-        sqlx::query("DELETE FROM node_runs WHERE execution_id = $1")
-            .bind(report.id)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| self.query_error(e))?;
-
-        // Multi-row inserts: one round trip per chunk, not per row. PostgreSQL allows 65,535
-        // bound values per statement.
-        for chunk in rows.nodes.chunks(1000) {
-            let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(
-                "INSERT INTO node_runs (execution_id, seq, node_id, node_type, state, attempts, \
-                 started_at, finished_at, records_in, records_out, errors, error, error_kind, sink) ",
-            );
-            insert.push_values(chunk, |mut row, v| {
-                row.push_bind(report.id)
-                    .push_bind(v.seq)
-                    .push_bind(&v.node.node_id)
-                    .push_bind(&v.node.node_type)
-                    .push_bind(&v.state)
-                    .push_bind(v.attempts)
-                    .push_bind(v.node.started_at)
-                    .push_bind(v.node.finished_at)
-                    .push_bind(v.records_in)
-                    .push_bind(v.records_out)
-                    .push_bind(v.errors)
-                    .push_bind(&v.node.error)
-                    .push_bind(&v.error_kind)
-                    .push_bind(&v.sink);
-            });
-            insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
-        }
-        for chunk in rows.samples.chunks(10_000) {
-            let mut insert: QueryBuilder<Postgres> =
-                QueryBuilder::new("INSERT INTO node_samples (execution_id, node_seq, seq, record) ");
-            insert.push_values(chunk, |mut row, s| {
-                row.push_bind(report.id).push_bind(s.node_seq).push_bind(s.seq).push_bind(&s.record);
-                row.push_unseparated("::json");
-            });
-            insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
-        }
         Ok(())
     }
 

@@ -1,0 +1,391 @@
+//! Group commit of the history writes. A server runs many short executions at once, each writing
+//! its row three or four times; with a transaction per write every execution waited for its own
+//! commit, and every finished execution of a flow for the lock on its flow's metrics row. So the
+//! writes go to one task, which takes everything that arrived while its previous batch committed
+//! and writes it as one transaction of multi-row statements. A caller still returns only once
+//! its write is committed. A batch that fails is written again one write at a time, so one bad
+//! write fails alone and every caller gets its own error.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use flow_runtime::{ExecutionReport, ExecutionState};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::{PgStore, fence_value};
+use crate::codec::enum_text;
+use crate::report::ReportRows;
+use crate::{NewExecution, StoreError};
+
+/// Writes per transaction at most; the statements stay far below PostgreSQL's 65,535 bound
+/// values, and a caller never waits behind more than this.
+const MAX_BATCH: usize = 256;
+/// Rows per multi-row insert of nodes (14 values each) and samples (4 each).
+const NODE_CHUNK: usize = 1000;
+const SAMPLE_CHUNK: usize = 10_000;
+
+/// One history write, as `Store::record_started`, `record_state` and `record_finished` take it.
+pub(crate) enum Write {
+    Started(NewExecution),
+    State { id: Uuid, state: ExecutionState, fence: Option<u64> },
+    Finished { report: ExecutionReport, fence: Option<u64> },
+}
+
+impl Write {
+    fn execution_id(&self) -> Uuid {
+        match self {
+            Write::Started(execution) => execution.id,
+            Write::State { id, .. } => *id,
+            Write::Finished { report, .. } => report.id,
+        }
+    }
+}
+
+struct Pending {
+    write: Write,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The sending side of the writer task; the task ends when every clone is dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct Writes {
+    queue: mpsc::UnboundedSender<Pending>,
+    database: Arc<str>,
+}
+
+impl Writes {
+    /// Starts the writer task on `store` (a store without a writer of its own).
+    pub(crate) fn start(store: PgStore) -> Writes {
+        let (queue, pending) = mpsc::unbounded_channel();
+        let database = Arc::clone(&store.name);
+        tokio::spawn(write_loop(store, pending));
+        Writes { queue, database }
+    }
+
+    /// Writes `write` with whatever else is waiting; returns once it is committed.
+    pub(crate) async fn submit(&self, write: Write) -> Result<(), StoreError> {
+        let (done, outcome) = oneshot::channel();
+        // Only a panicking writer task drops its end; to the caller that is a pool gone away.
+        let gone =
+            || StoreError::Query { database: self.database.to_string(), source: sqlx::Error::PoolClosed };
+        self.queue.send(Pending { write, done }).map_err(|_| gone())?;
+        outcome.await.map_err(|_| gone())?
+    }
+}
+
+async fn write_loop(store: PgStore, mut queue: mpsc::UnboundedReceiver<Pending>) {
+    let mut next = None;
+    loop {
+        let first = match next.take() {
+            Some(pending) => pending,
+            None => match queue.recv().await {
+                Some(pending) => pending,
+                None => return,
+            },
+        };
+        let mut ids = HashSet::from([first.write.execution_id()]);
+        let mut batch = vec![first];
+        // An execution has at most one write in a batch, so its writes keep their order.
+        while batch.len() < MAX_BATCH {
+            let Ok(pending) = queue.try_recv() else { break };
+            if !ids.insert(pending.write.execution_id()) {
+                next = Some(pending);
+                break;
+            }
+            batch.push(pending);
+        }
+        store.write_batch(batch).await;
+    }
+}
+
+/// A finished execution about to be written.
+struct Finished<'a> {
+    report: &'a ExecutionReport,
+    rows: ReportRows<'a>,
+    fence: Option<i64>,
+}
+
+/// A metrics row's share of one batch.
+#[derive(Default)]
+struct Rollup {
+    executions: i64,
+    succeeded: i64,
+    failed: i64,
+    cancelled: i64,
+    duration_ms_sum: i64,
+    duration_ms_max: i64,
+    records_out: i64,
+}
+
+impl PgStore {
+    async fn write_batch(&self, batch: Vec<Pending>) {
+        let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().map(|p| (p.write, p.done)).unzip();
+        match self.write_together(&writes).await {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(error) if writes.len() == 1 => {
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(error));
+                }
+            }
+            Err(_) => {
+                for (write, reply) in writes.into_iter().zip(replies) {
+                    let _ = reply.send(self.write_now(write).await);
+                }
+            }
+        }
+    }
+
+    /// Writes one write in its own transaction.
+    pub(super) async fn write_now(&self, write: Write) -> Result<(), StoreError> {
+        let mut outcomes = self.write_together(std::slice::from_ref(&write)).await?;
+        outcomes.pop().unwrap_or(Ok(()))
+    }
+
+    /// Writes `writes` (at most one per execution) in one transaction. The outer error is the
+    /// transaction's; the inner ones, one per write, are those of writes that wrote nothing
+    /// while the others committed (an unstorable report, an unfenced state change of a missing
+    /// execution).
+    async fn write_together(&self, writes: &[Write]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut outcomes: Vec<Result<(), StoreError>> = writes.iter().map(|_| Ok(())).collect();
+        let mut started = Vec::new();
+        let mut states = Vec::new();
+        let mut finished = Vec::new();
+        // Everything that can fail is converted before the first statement.
+        for (i, write) in writes.iter().enumerate() {
+            let converted = match write {
+                Write::Started(execution) => enum_text("execution state", &execution.state)
+                    .map(|state| started.push((execution, state))),
+                Write::State { id, state, fence } => enum_text("execution state", state)
+                    .map(|state| states.push((i, *id, state, fence_value(*fence)))),
+                Write::Finished { report, fence } => ReportRows::new(report)
+                    .map(|rows| finished.push(Finished { report, rows, fence: fence_value(*fence) })),
+            };
+            if let Err(e) = converted {
+                outcomes[i] = Err(e.at(&self.name));
+            }
+        }
+        let mut tx = self.pool.begin().await.map_err(|e| self.query_error(e))?;
+        if !started.is_empty() {
+            self.insert_started(&mut tx, &started).await?;
+        }
+        if !states.is_empty() {
+            let updated = self.update_states(&mut tx, &states).await?;
+            // A fenced write that changed nothing was superseded, which is no error.
+            for (i, id, _, fence) in &states {
+                if fence.is_none() && !updated.contains(id) {
+                    outcomes[*i] = Err(self.not_found("execution", *id));
+                }
+            }
+        }
+        if !finished.is_empty() {
+            self.write_reports(&mut tx, &finished).await?;
+        }
+        tx.commit().await.map_err(|e| self.query_error(e))?;
+        Ok(outcomes)
+    }
+
+    /// Inserts queued or started executions; one that exists (the server queued it, a worker
+    /// starts it) gets the new state and keeps its start time, and any owner and flow already
+    /// set. A delivery older than the row's fence changes nothing.
+    async fn insert_started(
+        &self,
+        conn: &mut PgConnection,
+        started: &[(&NewExecution, String)],
+    ) -> Result<(), StoreError> {
+        let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO executions (id, correlation_id, flow, state, started_at, owner, flow_id, fence) ",
+        );
+        insert.push_values(started, |mut row, (execution, state)| {
+            row.push_bind(execution.id)
+                .push_bind(&execution.correlation_id)
+                .push_bind(&execution.flow)
+                .push_bind(state)
+                .push_bind(execution.started_at)
+                .push_bind(execution.owner)
+                .push_bind(execution.flow_id)
+                .push_bind(fence_value(execution.fence));
+        });
+        insert.push(
+            " ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, \
+                 owner = coalesce(executions.owner, EXCLUDED.owner), \
+                 flow_id = coalesce(executions.flow_id, EXCLUDED.flow_id), \
+                 fence = coalesce(EXCLUDED.fence, executions.fence) \
+             WHERE EXCLUDED.fence IS NULL OR executions.fence IS NULL OR executions.fence <= EXCLUDED.fence",
+        );
+        insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
+        Ok(())
+    }
+
+    /// Sets states (unless a newer delivery's fence is on the row); returns the executions
+    /// changed.
+    async fn update_states(
+        &self,
+        conn: &mut PgConnection,
+        states: &[(usize, Uuid, String, Option<i64>)],
+    ) -> Result<HashSet<Uuid>, StoreError> {
+        let mut update: QueryBuilder<Postgres> =
+            QueryBuilder::new("UPDATE executions SET state = v.state FROM (");
+        update.push_values(states, |mut row, (_, id, state, fence)| {
+            row.push_bind(id).push_unseparated("::uuid");
+            row.push_bind(state).push_unseparated("::text");
+            row.push_bind(fence).push_unseparated("::bigint");
+        });
+        update.push(
+            ") AS v (id, state, fence) WHERE executions.id = v.id \
+             AND (v.fence IS NULL OR executions.fence IS NULL OR executions.fence <= v.fence) \
+             RETURNING executions.id",
+        );
+        let updated: Vec<Uuid> =
+            update.build_query_scalar().fetch_all(&mut *conn).await.map_err(|e| self.query_error(e))?;
+        Ok(updated.into_iter().collect())
+    }
+
+    /// Writes finished executions with their nodes and samples, and adds each to its flow's
+    /// metrics row of the minute it finished in, once however often its report is written.
+    async fn write_reports(
+        &self,
+        conn: &mut PgConnection,
+        finished: &[Finished<'_>],
+    ) -> Result<(), StoreError> {
+        // Lock the rows (in id order, so concurrent batches cannot deadlock) and read what
+        // decides each write: a newer delivery's fence, and whether it was finished before.
+        let ids: Vec<Uuid> = finished.iter().map(|f| f.report.id).collect();
+        let current: HashMap<Uuid, (Option<i64>, bool)> = sqlx::query_as::<_, (Uuid, Option<i64>, bool)>(
+            "SELECT id, fence, finished_at IS NOT NULL FROM executions WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| self.query_error(e))?
+        .into_iter()
+        .map(|(id, fence, was_finished)| (id, (fence, was_finished)))
+        .collect();
+        let superseded = |f: &Finished| {
+            let row_fence = current.get(&f.report.id).and_then(|(fence, _)| *fence);
+            matches!((row_fence, f.fence), (Some(row), Some(ours)) if row > ours)
+        };
+        let live: Vec<&Finished> = finished.iter().filter(|f| !superseded(f)).collect();
+        if live.is_empty() {
+            return Ok(());
+        }
+
+        // Metrics rows in key order, so concurrent batches lock them in the same order.
+        let mut rollups: BTreeMap<(DateTime<Utc>, &str), Rollup> = BTreeMap::new();
+        for f in &live {
+            if current.get(&f.report.id).is_some_and(|(_, was_finished)| *was_finished) {
+                continue;
+            }
+            let share = &f.rows.rollup;
+            let rollup = rollups.entry((share.minute, f.report.flow.as_str())).or_default();
+            rollup.executions += 1;
+            rollup.succeeded += share.succeeded;
+            rollup.failed += share.failed;
+            rollup.cancelled += share.cancelled;
+            rollup.duration_ms_sum = rollup.duration_ms_sum.saturating_add(share.duration_ms);
+            rollup.duration_ms_max = rollup.duration_ms_max.max(share.duration_ms);
+            rollup.records_out = rollup.records_out.saturating_add(f.rows.records_out);
+        }
+        if !rollups.is_empty() {
+            let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(
+                "INSERT INTO metrics_minute (minute, flow, executions, succeeded, failed, cancelled, \
+                 duration_ms_sum, duration_ms_max, records_out) ",
+            );
+            insert.push_values(&rollups, |mut row, ((minute, flow), r)| {
+                row.push_bind(minute)
+                    .push_bind(flow)
+                    .push_bind(r.executions)
+                    .push_bind(r.succeeded)
+                    .push_bind(r.failed)
+                    .push_bind(r.cancelled)
+                    .push_bind(r.duration_ms_sum)
+                    .push_bind(r.duration_ms_max)
+                    .push_bind(r.records_out);
+            });
+            insert.push(
+                " ON CONFLICT (minute, flow) DO UPDATE SET \
+                     executions = metrics_minute.executions + EXCLUDED.executions, \
+                     succeeded = metrics_minute.succeeded + EXCLUDED.succeeded, \
+                     failed = metrics_minute.failed + EXCLUDED.failed, \
+                     cancelled = metrics_minute.cancelled + EXCLUDED.cancelled, \
+                     duration_ms_sum = metrics_minute.duration_ms_sum + EXCLUDED.duration_ms_sum, \
+                     duration_ms_max = greatest(metrics_minute.duration_ms_max, EXCLUDED.duration_ms_max), \
+                     records_out = metrics_minute.records_out + EXCLUDED.records_out",
+            );
+            insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
+        }
+
+        let mut upsert: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO executions \
+                 (id, correlation_id, flow, state, error, started_at, finished_at, records_out, records_read) ",
+        );
+        upsert.push_values(&live, |mut row, f| {
+            row.push_bind(f.report.id)
+                .push_bind(&f.report.correlation_id)
+                .push_bind(&f.report.flow)
+                .push_bind(&f.rows.state)
+                .push_bind(&f.report.error)
+                .push_bind(f.report.started_at)
+                .push_bind(f.report.finished_at)
+                .push_bind(f.rows.records_out)
+                .push_bind(f.rows.records_read);
+        });
+        upsert.push(
+            " ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, error = EXCLUDED.error, \
+                 finished_at = EXCLUDED.finished_at, records_out = EXCLUDED.records_out, \
+                 records_read = EXCLUDED.records_read",
+        );
+        upsert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
+
+        // A report written again replaces the nodes of the first; samples go with their nodes
+        // (ON DELETE CASCADE).
+        let live_ids: Vec<Uuid> = live.iter().map(|f| f.report.id).collect();
+        sqlx::query("DELETE FROM node_runs WHERE execution_id = ANY($1)")
+            .bind(&live_ids)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| self.query_error(e))?;
+        let nodes: Vec<_> = live.iter().flat_map(|f| f.rows.nodes.iter().map(|n| (f.report.id, n))).collect();
+        for chunk in nodes.chunks(NODE_CHUNK) {
+            let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(
+                "INSERT INTO node_runs (execution_id, seq, node_id, node_type, state, attempts, \
+                 started_at, finished_at, records_in, records_out, errors, error, error_kind, sink) ",
+            );
+            insert.push_values(chunk, |mut row, (id, v)| {
+                row.push_bind(id)
+                    .push_bind(v.seq)
+                    .push_bind(&v.node.node_id)
+                    .push_bind(&v.node.node_type)
+                    .push_bind(&v.state)
+                    .push_bind(v.attempts)
+                    .push_bind(v.node.started_at)
+                    .push_bind(v.node.finished_at)
+                    .push_bind(v.records_in)
+                    .push_bind(v.records_out)
+                    .push_bind(v.errors)
+                    .push_bind(&v.node.error)
+                    .push_bind(&v.error_kind)
+                    .push_bind(&v.sink);
+            });
+            insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
+        }
+        let samples: Vec<_> =
+            live.iter().flat_map(|f| f.rows.samples.iter().map(|s| (f.report.id, s))).collect();
+        for chunk in samples.chunks(SAMPLE_CHUNK) {
+            let mut insert: QueryBuilder<Postgres> =
+                QueryBuilder::new("INSERT INTO node_samples (execution_id, node_seq, seq, record) ");
+            insert.push_values(chunk, |mut row, (id, s)| {
+                row.push_bind(id).push_bind(s.node_seq).push_bind(s.seq).push_bind(&s.record);
+                row.push_unseparated("::json");
+            });
+            insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
+        }
+        Ok(())
+    }
+}
