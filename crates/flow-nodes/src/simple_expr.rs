@@ -208,8 +208,8 @@ fn tokenize(source: &str) -> Option<Vec<Token>> {
             (b'>', Some(b'=')) => (Token::Cmp(Cmp::Ge), 2),
             (b'&', Some(b'&')) => (Token::And, 2),
             (b'|', Some(b'|')) => (Token::Or, 2),
-            // `==` after `<` or `>` would be a different operator (`<==` is not Rhai).
-            (b'<' | b'>', Some(b'=' | b'<' | b'>')) => return None,
+            // Shifts and other operators that start like a comparison are Rhai's.
+            (b'<' | b'>', Some(b'<' | b'>')) => return None,
             (b'<', _) => (Token::Cmp(Cmp::Lt), 1),
             (b'>', _) => (Token::Cmp(Cmp::Gt), 1),
             (b'(', _) => (Token::Open, 1),
@@ -393,6 +393,7 @@ mod tests {
             "name == \"a\\\"b\"",
             "a == b == c",
             "a < = b",
+            "a << 2 == 4",
             "!ok",
             "a & b",
             "a | b",
