@@ -46,8 +46,8 @@ function useNodeLive(id: string, far: boolean): NodeLive | undefined {
 }
 
 /**
- * The node at far zoom: a box in its state's colour with its handles where the full node has
- * them, and no text (a few pixels high there). Its size is the full node's without counters, so
+ * The node at far zoom: a box in its state's colour with handle marks where the full node has
+ * its handles, and no text (a few pixels high there). Its size is the full node's without counters, so
  * edges barely move when the zoom crosses FAR_ZOOM.
  */
 /** `.fnode`'s top border: absolutely placed handles start below it. */
@@ -59,7 +59,16 @@ function FarNode({ id, desc, state, selected, problems }: { id: string; desc: No
   return (
     <div className={classes} data-testid={`node-${id}`} data-state={state} style={{ height: g.height }} title={desc.title}>
       {g.handles.map((h) => (
-        <Handle key={`${h.type}:${h.id}`} type={h.type} position={h.position} id={h.id} style={{ top: h.y + h.height / 2 - FNODE_BORDER_TOP }} />
+        // Not React Flow's <Handle> (a component with store subscriptions, times every handle
+        // of every node in view): an element it measures the same way (class `source`/`target`,
+        // data-handleid, data-handlepos) for the edges' ends. No connections start at far zoom.
+        <div
+          key={`${h.type}:${h.id}`}
+          className={`react-flow__handle react-flow__handle-${h.position} ${h.type}`}
+          data-handleid={h.id}
+          data-handlepos={h.position}
+          style={{ top: h.y + h.height / 2 - FNODE_BORDER_TOP }}
+        />
       ))}
     </div>
   );
