@@ -281,13 +281,15 @@ impl Engine {
         }
         let id = options.execution_id.unwrap_or_else(Uuid::now_v7);
         let correlation_id = options.correlation_id.unwrap_or_else(|| Uuid::new_v4().to_string());
+        // With a slot free now the execution is running at once, and recorded so in one write.
+        let free_slot = Arc::clone(&self.inner.slots).try_acquire_owned().ok();
         self.inner
             .store
             .record_started(&NewExecution {
                 id,
                 correlation_id: correlation_id.clone(),
                 flow: flow.name.clone(),
-                state: ExecutionState::Queued,
+                state: if free_slot.is_some() { ExecutionState::Running } else { ExecutionState::Queued },
                 started_at: Utc::now(),
                 owner: options.owner,
                 flow_id: options.flow_id,
@@ -307,19 +309,25 @@ impl Engine {
                 error: None,
             },
         });
-        // Waiting for a slot happens here, in call order: tokio's semaphore is fair.
-        let slot = Arc::clone(&self.inner.slots).acquire_owned();
         let fence = options.fence;
         let request = ExecutionRequest { id, correlation_id, flow, vars: options.vars };
         let engine = self.clone();
         tokio::spawn(async move {
-            let permit = tokio::select! {
-                permit = slot => permit.ok(),
-                () = control.cancelled() => None,
+            let permit = match free_slot {
+                Some(permit) => Some(permit),
+                None => {
+                    // Waiting for a slot happens here, in call order: tokio's semaphore is fair.
+                    let permit = tokio::select! {
+                        permit = Arc::clone(&engine.inner.slots).acquire_owned() => permit.ok(),
+                        () = control.cancelled() => None,
+                    };
+                    if let Err(e) = engine.inner.store.record_state(id, ExecutionState::Running, fence).await
+                    {
+                        tracing::error!(execution_id = %id, error = %e, "history");
+                    }
+                    permit
+                }
             };
-            if let Err(e) = engine.inner.store.record_state(id, ExecutionState::Running, fence).await {
-                tracing::error!(execution_id = %id, error = %e, "history");
-            }
             let report = Arc::new(engine.inner.runtime.run(request, control).await);
             drop(permit);
             if let Err(e) = engine.inner.store.record_finished(&report, fence).await {

@@ -1,10 +1,11 @@
 //! Group commit of the history writes. A server runs many short executions at once, each writing
 //! its row three or four times; with a transaction per write every execution waited for its own
 //! commit, and every finished execution of a flow for the lock on its flow's metrics row. So the
-//! writes go to one task, which takes everything that arrived while its previous batch committed
-//! and writes it as one transaction of multi-row statements. A caller still returns only once
-//! its write is committed. A batch that fails is written again one write at a time, so one bad
-//! write fails alone and every caller gets its own error.
+//! writes go to a few writer tasks: each takes everything that arrived while the others were
+//! committing and writes it as one transaction of multi-row statements (several, so one batch
+//! fills while another commits). A caller still returns only once its write is committed. A
+//! batch that fails is written again one write at a time, so one bad write fails alone and every
+//! caller gets its own error.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use flow_runtime::{ExecutionReport, ExecutionState};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{PgStore, fence_value};
@@ -26,6 +27,8 @@ const MAX_BATCH: usize = 256;
 /// Rows per multi-row insert of nodes (14 values each) and samples (4 each).
 const NODE_CHUNK: usize = 1000;
 const SAMPLE_CHUNK: usize = 10_000;
+/// Writer tasks, each holding one pooled connection while it writes.
+const WRITERS: usize = 3;
 
 /// One history write, as `Store::record_started`, `record_state` and `record_finished` take it.
 pub(crate) enum Write {
@@ -61,7 +64,10 @@ impl Writes {
     pub(crate) fn start(store: PgStore) -> Writes {
         let (queue, pending) = mpsc::unbounded_channel();
         let database = Arc::clone(&store.name);
-        tokio::spawn(write_loop(store, pending));
+        let pending = Arc::new(Mutex::new(Queue { pending, next: None }));
+        for _ in 0..WRITERS {
+            tokio::spawn(write_loop(store.clone(), Arc::clone(&pending)));
+        }
         Writes { queue, database }
     }
 
@@ -76,27 +82,39 @@ impl Writes {
     }
 }
 
-async fn write_loop(store: PgStore, mut queue: mpsc::UnboundedReceiver<Pending>) {
-    let mut next = None;
-    loop {
-        let first = match next.take() {
+/// The writes waiting for a writer.
+struct Queue {
+    pending: mpsc::UnboundedReceiver<Pending>,
+    /// A write left for the next batch.
+    next: Option<Pending>,
+}
+
+impl Queue {
+    /// The next batch: the first write to arrive and whatever else is waiting; `None` once
+    /// every sender is gone.
+    async fn batch(&mut self) -> Option<Vec<Pending>> {
+        let first = match self.next.take() {
             Some(pending) => pending,
-            None => match queue.recv().await {
-                Some(pending) => pending,
-                None => return,
-            },
+            None => self.pending.recv().await?,
         };
         let mut ids = HashSet::from([first.write.execution_id()]);
         let mut batch = vec![first];
         // An execution has at most one write in a batch, so its writes keep their order.
         while batch.len() < MAX_BATCH {
-            let Ok(pending) = queue.try_recv() else { break };
+            let Ok(pending) = self.pending.try_recv() else { break };
             if !ids.insert(pending.write.execution_id()) {
-                next = Some(pending);
+                self.next = Some(pending);
                 break;
             }
             batch.push(pending);
         }
+        Some(batch)
+    }
+}
+
+async fn write_loop(store: PgStore, queue: Arc<Mutex<Queue>>) {
+    loop {
+        let Some(batch) = queue.lock().await.batch().await else { return };
         store.write_batch(batch).await;
     }
 }
@@ -242,8 +260,12 @@ impl PgStore {
              AND (v.fence IS NULL OR executions.fence IS NULL OR executions.fence <= v.fence) \
              RETURNING executions.id",
         );
-        let updated: Vec<Uuid> =
-            update.build_query_scalar().fetch_all(&mut *conn).await.map_err(|e| self.query_error(e))?;
+        let updated: Vec<Uuid> = update
+            .build_query_scalar()
+            .persistent(false)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| self.query_error(e))?;
         Ok(updated.into_iter().collect())
     }
 
@@ -256,11 +278,14 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         // Lock the rows (in id order, so concurrent batches cannot deadlock) and read what
         // decides each write: a newer delivery's fence, and whether it was finished before.
+        // Statements that look rows up by a list of ids are not prepared (`persistent(false)`):
+        // a cached generic plan, made while the table was small, scans it whole forever after.
         let ids: Vec<Uuid> = finished.iter().map(|f| f.report.id).collect();
         let current: HashMap<Uuid, (Option<i64>, bool)> = sqlx::query_as::<_, (Uuid, Option<i64>, bool)>(
             "SELECT id, fence, finished_at IS NOT NULL FROM executions WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         )
         .bind(&ids)
+        .persistent(false)
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| self.query_error(e))?
@@ -344,13 +369,20 @@ impl PgStore {
         upsert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
 
         // A report written again replaces the nodes of the first; samples go with their nodes
-        // (ON DELETE CASCADE).
-        let live_ids: Vec<Uuid> = live.iter().map(|f| f.report.id).collect();
-        sqlx::query("DELETE FROM node_runs WHERE execution_id = ANY($1)")
-            .bind(&live_ids)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| self.query_error(e))?;
+        // (ON DELETE CASCADE). Only executions finished before have any.
+        let rewritten: Vec<Uuid> = live
+            .iter()
+            .map(|f| f.report.id)
+            .filter(|id| current.get(id).is_some_and(|(_, was_finished)| *was_finished))
+            .collect();
+        if !rewritten.is_empty() {
+            sqlx::query("DELETE FROM node_runs WHERE execution_id = ANY($1)")
+                .bind(&rewritten)
+                .persistent(false)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| self.query_error(e))?;
+        }
         let nodes: Vec<_> = live.iter().flat_map(|f| f.rows.nodes.iter().map(|n| (f.report.id, n))).collect();
         for chunk in nodes.chunks(NODE_CHUNK) {
             let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(
