@@ -889,16 +889,7 @@ async fn a_changed_connection_reaches_running_workers() {
     let _worker = ctx.worker("worker", &[]).await;
     // ...then an admin fixes it through the API process, and the next run uses the fixed one.
     create_pg_connection(&ctx, &api, &root).await;
-    let flow = chain(
-        "fixed connection",
-        &[
-            ("one", "postgres_query", json!({"connection": "pg", "query": "SELECT 1 AS x"})),
-            ("out", "collect", json!({})),
-        ],
-    );
-    let flow_id = api.create_flow(&alice, &flow).await;
-    let execution_id = api.run(&alice, &flow_id).await;
-    let detail = api.wait_finished(&alice, &execution_id, Duration::from_secs(120)).await;
+    let detail = run_query_on(&api, &alice, "pg").await;
     assert_eq!(detail["state"], "succeeded", "{detail:#}");
     assert_eq!(node(&detail, "out")["counters"]["records_in"], 1);
 
@@ -912,17 +903,22 @@ async fn a_changed_connection_reaches_running_workers() {
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
+    let detail = run_query_on(&api, &alice, "pg2").await;
+    assert_eq!(detail["state"], "succeeded", "{detail:#}");
+}
+
+/// Runs a one-query flow on `connection` and returns the finished execution.
+async fn run_query_on(api: &Api, token: &str, connection: &str) -> Value {
     let flow = chain(
-        "new connection",
+        &format!("query on {connection}"),
         &[
-            ("one", "postgres_query", json!({"connection": "pg2", "query": "SELECT 2 AS x"})),
+            ("one", "postgres_query", json!({"connection": connection, "query": "SELECT 1 AS x"})),
             ("out", "collect", json!({})),
         ],
     );
-    let flow_id = api.create_flow(&alice, &flow).await;
-    let execution_id = api.run(&alice, &flow_id).await;
-    let detail = api.wait_finished(&alice, &execution_id, Duration::from_secs(120)).await;
-    assert_eq!(detail["state"], "succeeded", "{detail:#}");
+    let flow_id = api.create_flow(token, &flow).await;
+    let execution_id = api.run(token, &flow_id).await;
+    api.wait_finished(token, &execution_id, Duration::from_secs(120)).await
 }
 
 async fn flow_executions(api: &Api, token: &str, flow_id: &str) -> Vec<Value> {
