@@ -173,10 +173,46 @@ impl Engine {
     }
 
     /// [`Engine::validate`] with run variables and the output schemas external systems report
-    /// (e.g. the columns of a SQL query); what runs before every execution.
+    /// (e.g. the columns of a SQL query); what runs before every execution. A connection the
+    /// engine does not know is looked for in the store first (see [`Engine::validate_shared`]).
     pub async fn check(&self, flow: &Flow, vars: &BTreeMap<String, serde_json::Value>) -> ValidationReport {
         let discovered = self.inner.runtime.describe(flow, vars).await;
-        self.validate_with(flow, vars, &discovered)
+        let report = self.validate_with(flow, vars, &discovered);
+        match self.reread_connections_for(&report).await {
+            Ok(true) => self.validate_with(flow, vars, &discovered),
+            Ok(false) => report,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the connections again");
+                report
+            }
+        }
+    }
+
+    /// [`Engine::validate_with_vars`], but a connection the engine does not know is looked for
+    /// in the store first: another process sharing the store (a server's API process, the
+    /// desktop beside the CLI) may have just created it. Connections are otherwise read only
+    /// when [`Engine::reload_connections`] is called, not per validation.
+    pub async fn validate_shared(
+        &self,
+        flow: &Flow,
+        vars: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<ValidationReport, EngineError> {
+        let report = self.validate_with_vars(flow, vars);
+        Ok(if self.reread_connections_for(&report).await? {
+            self.validate_with_vars(flow, vars)
+        } else {
+            report
+        })
+    }
+
+    /// Reads the connections again when `report` names one the engine does not know; says
+    /// whether it did.
+    async fn reread_connections_for(&self, report: &ValidationReport) -> Result<bool, EngineError> {
+        if !report.problems.iter().any(|p| p.kind == ProblemKind::UnknownConnection) {
+            return Ok(false);
+        }
+        self.reload_connections().await?;
+        Ok(true)
     }
 
     fn validate_with(

@@ -3,11 +3,10 @@
 //! changes one announces it on a Redis channel, and every process (API and workers) reads them
 //! again on the message and whenever it (re)subscribes, which covers messages missed while Redis
 //! was away. A flow naming a connection its process has not heard of yet (the message is still
-//! on its way) has the connections read once more before it is refused.
+//! on its way) has the engine read them once more before it is refused (`Engine::check`,
+//! `Engine::validate_shared`).
 
-use std::collections::BTreeMap;
-
-use flow_engine::{Engine, EngineError, Flow, ProblemKind, ValidationReport};
+use flow_engine::Engine;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
@@ -55,24 +54,4 @@ pub(crate) async fn follow(
     };
     let on_message = reload.clone();
     crate::pubsub::each_message(client, channel(&prefix), shutdown, reload, move |_| on_message()).await;
-}
-
-/// Validates `flow` as a run would; a connection name the engine does not know has the
-/// connections read again first.
-pub(crate) async fn validate(
-    engine: &Engine,
-    flow: &Flow,
-    vars: &BTreeMap<String, serde_json::Value>,
-) -> Result<ValidationReport, EngineError> {
-    let report = engine.validate_with_vars(flow, vars);
-    if !names_unknown_connection(&report) {
-        return Ok(report);
-    }
-    engine.reload_connections().await?;
-    Ok(engine.validate_with_vars(flow, vars))
-}
-
-/// Whether `report` refuses a connection name the engine does not know.
-pub(crate) fn names_unknown_connection(report: &ValidationReport) -> bool {
-    report.problems.iter().any(|p| p.kind == ProblemKind::UnknownConnection)
 }

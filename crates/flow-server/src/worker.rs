@@ -14,7 +14,6 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::connection_sync;
 use crate::events::{Origin, Origins};
 
 /// A queued run of a stored flow.
@@ -97,18 +96,7 @@ impl Runner {
             flow_id: Some(job.flow_id),
             fence: Some(ctx.delivery().token),
         };
-        let started = match self.engine.start(flow.clone(), options.clone()).await {
-            Err(EngineError::Invalid { report, .. })
-                if connection_sync::names_unknown_connection(&report) =>
-            {
-                // Made through another process a moment ago, perhaps: read them again, once.
-                match self.engine.reload_connections().await {
-                    Ok(()) => self.engine.start(flow, options).await,
-                    Err(e) => Err(e),
-                }
-            }
-            other => other,
-        };
+        let started = self.engine.start(flow, options).await;
         if started.is_err() {
             self.origins.remove(execution_id);
         }

@@ -17,7 +17,6 @@ use uuid::Uuid;
 
 use super::{Json, Path};
 use crate::auth::Caller;
-use crate::connection_sync;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 use crate::worker::RunJob;
@@ -198,7 +197,7 @@ pub(crate) async fn validate(
     Json(flow): Json<Flow>,
 ) -> ApiResult<Json<ValidationReport>> {
     check_version(&flow)?;
-    Ok(Json(connection_sync::validate(&state.engine, &flow, &BTreeMap::new()).await?))
+    Ok(Json(state.engine.validate_shared(&flow, &BTreeMap::new()).await?))
 }
 
 /// What `POST /flows/{id}/run` takes (the body is optional).
@@ -233,7 +232,7 @@ pub(crate) async fn run(
         })?
     };
     let stored = owned_flow(&state, &caller, id).await?;
-    valid(connection_sync::validate(&state.engine, &stored.flow, &request.vars).await?)?;
+    valid(state.engine.validate_shared(&stored.flow, &request.vars).await?)?;
     let execution_id = Uuid::now_v7();
     let correlation_id = Uuid::new_v4().to_string();
     let job = RunJob {
