@@ -235,10 +235,11 @@ pub(crate) async fn run(
     valid(state.engine.validate_shared(&stored.flow, &request.vars).await?)?;
     let execution_id = Uuid::now_v7();
     let correlation_id = Uuid::new_v4().to_string();
+    let flow_name = stored.flow.name.clone();
     let job = RunJob {
         execution_id: Some(execution_id),
         flow_id: stored.id,
-        flow: Some(stored.flow.clone()),
+        flow: Some(stored.flow),
         owner: caller.id,
         vars: request.vars,
         correlation_id: Some(correlation_id.clone()),
@@ -248,7 +249,7 @@ pub(crate) async fn run(
         .record_started(&NewExecution {
             id: execution_id,
             correlation_id,
-            flow: stored.flow.name.clone(),
+            flow: flow_name,
             state: ExecutionState::Queued,
             started_at: Utc::now(),
             owner: Some(caller.id),
