@@ -188,6 +188,59 @@ async fn failing_node_skips_downstream_and_rolls_back_every_sink() {
     }
 }
 
+/// A line of nodes runs as one task (a chain) and a node with two ways out ends it; whatever the
+/// grouping, both branches get every record once, in order, and each node keeps its own
+/// counters and data preview.
+#[tokio::test]
+async fn chains_and_branches_deliver_every_record_once_with_each_node_s_counters() {
+    let flow = Flow::new("chains")
+        .with_node("users", "generate_rows", users(9000))
+        .with_node(
+            "active",
+            "filter",
+            json!({"conditions": [{"field": "status", "op": "eq", "value": "active"}]}),
+        )
+        .with_node(
+            "rename",
+            "field_mapper",
+            json!({"operations": [{"op": "rename", "from": "name", "to": "full_name"}]}),
+        )
+        .with_node("all", "collect", json!({"max_records": 100000}))
+        .with_node("older", "filter", json!({"conditions": [{"field": "age", "op": "gte", "value": 40}]}))
+        .with_node("some", "collect", json!({"max_records": 100000}))
+        .with_edge("users", "active")
+        .with_edge("active", "rename")
+        .with_edge("rename", "all")
+        .with_edge("rename", "older")
+        .with_edge("older", "some");
+    let report = run(flow).await;
+    assert_eq!(report.state, ExecutionState::Succeeded, "{:?}", report.error);
+    let counters = |id: &str| report.node(id).map(|n| (n.counters.records_in, n.counters.records_out));
+    assert_eq!(counters("users"), Some((0, 9000)));
+    assert_eq!(counters("active"), Some((9000, 3000)));
+    assert_eq!(counters("rename"), Some((3000, 3000)));
+    assert_eq!(counters("all"), Some((3000, 0)));
+    // Active users are every third (ids 1, 4, 7, ...); half of them are 40 or older.
+    assert_eq!(counters("older"), Some((3000, 1500)));
+    assert_eq!(counters("some"), Some((1500, 0)));
+    for id in ["users", "active", "rename", "older"] {
+        let node = report.node(id).expect("node");
+        assert_eq!(node.state, NodeState::Succeeded, "{id}");
+        assert_eq!(node.sample.len(), 20, "{id} keeps its own preview");
+    }
+    let ids = |sink: &str| -> Vec<i64> {
+        results(&report, sink)
+            .as_array()
+            .map(|rs| rs.iter().filter_map(|r| r["id"].as_i64()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(ids("all"), (0..3000).map(|k| 1 + 3 * k).collect::<Vec<i64>>());
+    assert_eq!(ids("some").len(), 1500);
+    assert!(ids("some").windows(2).all(|w| w[0] < w[1]), "the branch keeps the order");
+    let first = &results(&report, "all")[0];
+    assert_eq!((first["full_name"].as_str(), first.get("name")), (Some("User 0"), None));
+}
+
 #[tokio::test]
 async fn at_most_max_concurrent_executions_run_and_the_rest_wait_in_order() {
     let engine = engine_with(|c| c.max_concurrent_executions = 2).await;

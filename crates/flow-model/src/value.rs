@@ -284,6 +284,12 @@ impl Record {
         Self { fields: Vec::with_capacity(n) }
     }
 
+    /// A record of fields whose names the caller knows to be distinct (no check, as
+    /// [`Record::push_unchecked`]); the fastest way to build one from a list of generators.
+    pub fn from_distinct(fields: Vec<(CompactString, Value)>) -> Self {
+        Self { fields }
+    }
+
     pub fn len(&self) -> usize {
         self.fields.len()
     }

@@ -2,9 +2,10 @@
 //! given seed. For demos, tests and benchmarks.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use async_trait::async_trait;
-use compact_str::{CompactString, format_compact};
+use compact_str::CompactString;
 use flow_model::{Category, FieldType, NodeDescriptor, NodeSpec, PortSpec, Record, RecordSchema, Value};
 use flow_runtime::{BuildContext, Emitter, NodeError, NodeType, Operator};
 use schemars::JsonSchema;
@@ -146,27 +147,34 @@ struct GenerateOp {
 
 impl GenerateOp {
     fn row(&mut self, n: u64) -> Record {
-        let mut r = Record::with_capacity(self.fields.len());
-        for (name, g) in &self.fields {
-            let v = match g {
-                Compiled::Sequence(start) => Value::Int(start.wrapping_add(n as i64)),
-                Compiled::Pattern(parts) => {
-                    let mut s = CompactString::default();
-                    for (i, part) in parts.iter().enumerate() {
-                        if i > 0 {
-                            s.push_str(&format_compact!("{n}"));
+        let GenerateOp { fields, rng, .. } = self;
+        // Collected straight into the record's field list: building each field apart and
+        // pushing it moved every value through the stack twice, most of this node's time.
+        Record::from_distinct(
+            fields
+                .iter()
+                .map(|(name, g)| {
+                    let v = match g {
+                        Compiled::Sequence(start) => Value::Int(start.wrapping_add(n as i64)),
+                        Compiled::Pattern(parts) => {
+                            let mut s = CompactString::default();
+                            for (i, part) in parts.iter().enumerate() {
+                                if i > 0 {
+                                    // Into `s` itself: no string per number.
+                                    let _ = write!(s, "{n}");
+                                }
+                                s.push_str(part);
+                            }
+                            Value::String(s)
                         }
-                        s.push_str(part);
-                    }
-                    Value::String(s)
-                }
-                Compiled::Cycle(values) => values[(n % values.len() as u64) as usize].clone(),
-                Compiled::RandomInt(min, max) => Value::Int(self.rng.i64(*min..=*max)),
-                Compiled::Constant(v) => v.clone(),
-            };
-            r.push_unchecked(name.clone(), v);
-        }
-        r
+                        Compiled::Cycle(values) => values[(n % values.len() as u64) as usize].clone(),
+                        Compiled::RandomInt(min, max) => Value::Int(rng.i64(*min..=*max)),
+                        Compiled::Constant(v) => v.clone(),
+                    };
+                    (name.clone(), v)
+                })
+                .collect(),
+        )
     }
 }
 

@@ -2,29 +2,35 @@
 //! per execution with minijinja before nodes are built. Undefined names are errors.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock};
 
+use minijinja::value::{Object, Value};
 use minijinja::{Environment, UndefinedBehavior};
-use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
-struct Context {
-    vars: BTreeMap<String, serde_json::Value>,
-    env: BTreeMap<String, String>,
-    execution: ExecutionVars,
+/// The template environment every execution renders with: it holds no template, only the
+/// built-in filters and tests, whose set-up (dozens of map inserts) would otherwise be paid
+/// by every execution, and every validation, again.
+static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env
+});
+
+/// `env` in templates: the process environment, read when a template names a variable rather
+/// than copied into every execution's context.
+#[derive(Debug)]
+struct ProcessEnv;
+
+impl Object for ProcessEnv {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        std::env::var(key.as_str()?).ok().map(Value::from)
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct ExecutionVars {
-    id: String,
-    correlation_id: String,
-    flow: String,
-}
-
-/// The template environment of one execution.
+/// The template context of one execution.
 #[derive(Debug)]
 pub struct Templates {
-    env: Environment<'static>,
-    ctx: minijinja::Value,
+    ctx: Value,
 }
 
 /// A template that failed, with the param (JSON pointer) it sits in.
@@ -42,18 +48,16 @@ impl Templates {
         correlation_id: &str,
         flow: &str,
     ) -> Self {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        let ctx = Context {
-            vars,
-            env: std::env::vars().collect(),
-            execution: ExecutionVars {
-                id: execution_id.to_owned(),
-                correlation_id: correlation_id.to_owned(),
-                flow: flow.to_owned(),
+        let ctx = minijinja::context! {
+            vars => Value::from_serialize(&vars),
+            env => Value::from_object(ProcessEnv),
+            execution => minijinja::context! {
+                id => execution_id,
+                correlation_id => correlation_id,
+                flow => flow,
             },
         };
-        Self { env, ctx: minijinja::Value::from_serialize(&ctx) }
+        Self { ctx }
     }
 
     /// Renders one string; text without template syntax is returned as is.
@@ -61,7 +65,7 @@ impl Templates {
         if !(text.contains("{{") || text.contains("{%")) {
             return Ok(text.to_owned());
         }
-        self.env.render_str(text, &self.ctx).map_err(|e| e.to_string())
+        ENVIRONMENT.render_str(text, &self.ctx).map_err(|e| e.to_string())
     }
 
     /// Renders every string in `params` that contains a template.
@@ -79,8 +83,7 @@ impl Templates {
                     // A param that is one whole template keeps the type of its value
                     // (`"count": "{{ vars.rows }}"` with rows = 1000 gives a number).
                     Some(expr) => {
-                        let value = self
-                            .env
+                        let value = ENVIRONMENT
                             .compile_expression(expr)
                             .and_then(|e| e.eval(&self.ctx))
                             .map_err(|e| fail(e.to_string()))?;
@@ -153,6 +156,18 @@ mod tests {
             out.expect("renders"),
             json!({"a": 42, "b": true, "c": "n=42", "d": "4242", "e": "007", "f": 84})
         );
+    }
+
+    #[test]
+    fn env_variables_render_and_an_unset_one_is_an_error_naming_the_param() {
+        let t = templates();
+        let path = std::env::var("PATH").expect("PATH is set in every test environment");
+        let out = t.render_params(&json!({"a": "{{ env.PATH }}"})).expect("renders");
+        assert_eq!(out, json!({"a": path}));
+        let err =
+            t.render_params(&json!({"b": "x{{ env.FLOW_TEMPLATE_TEST_NEVER_SET }}"})).expect_err("unset");
+        assert_eq!(err.param, "/b");
+        assert!(err.message.contains("undefined"), "{}", err.message);
     }
 
     #[test]
