@@ -241,6 +241,41 @@ async fn chains_and_branches_deliver_every_record_once_with_each_node_s_counters
     assert_eq!((first["full_name"].as_str(), first.get("name")), (Some("User 0"), None));
 }
 
+/// A chain never waits on a channel, yet it must let the rest of the runtime run: on this
+/// test's single-threaded runtime, progress events arrive while the source is still producing.
+#[tokio::test]
+async fn a_chain_yields_so_progress_is_published_while_it_runs() {
+    const ROWS: u64 = 3_000_000;
+    let flow = Flow::new("long chain")
+        .with_node("users", "generate_rows", users(ROWS))
+        .with_node(
+            "active",
+            "filter",
+            json!({"conditions": [{"field": "status", "op": "eq", "value": "active"}]}),
+        )
+        .with_node("out", "collect", json!({"max_records": 0}))
+        .with_edge("users", "active")
+        .with_edge("active", "out");
+    let engine = engine().await;
+    let mut sub = engine.subscribe(None);
+    let id = engine.start(flow, RunOptions::default()).await.expect("starts");
+    let mut midway = std::collections::BTreeSet::new();
+    while let Some(e) = sub.next().await {
+        match &e.kind {
+            EventKind::NodeProgress { node, counters, .. }
+                if node == "users" && counters.records_out > 0 && counters.records_out < ROWS =>
+            {
+                midway.insert(counters.records_out);
+            }
+            EventKind::ExecutionState { state, .. } if state.is_terminal() => break,
+            _ => {}
+        }
+    }
+    let report = engine.wait(id).await.expect("report");
+    assert_eq!(report.state, ExecutionState::Succeeded, "{:?}", report.error);
+    assert!(midway.len() >= 2, "progress seen while running: {midway:?}");
+}
+
 #[tokio::test]
 async fn at_most_max_concurrent_executions_run_and_the_rest_wait_in_order() {
     let engine = engine_with(|c| c.max_concurrent_executions = 2).await;

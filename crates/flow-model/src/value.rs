@@ -325,6 +325,19 @@ impl Record {
         self.fields.push((name, value));
     }
 
+    /// Keeps only the fields named in `names`, in that order, in place (no new record); a name
+    /// the record lacks, or one named again, is skipped.
+    pub fn keep_only(&mut self, names: &[CompactString]) {
+        let mut kept = 0;
+        for name in names {
+            if let Some(j) = self.fields[kept..].iter().position(|(k, _)| k == name) {
+                self.fields.swap(kept, kept + j);
+                kept += 1;
+            }
+        }
+        self.fields.truncate(kept);
+    }
+
     pub fn remove(&mut self, name: &str) -> Option<Value> {
         let i = self.fields.iter().position(|(k, _)| k == name)?;
         Some(self.fields.remove(i).1)
@@ -495,6 +508,14 @@ impl<'de> Visitor<'de> for ValueVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keep_only_orders_as_named_and_skips_missing_and_repeated_names() {
+        let mut r = Record::from([("a", 1.into()), ("b", 2.into()), ("c", 3.into()), ("d", 4.into())]);
+        r.keep_only(&["c".into(), "zzz".into(), "a".into(), "c".into()]);
+        assert_eq!(r.keys().collect::<Vec<_>>(), ["c", "a"]);
+        assert_eq!((r.get("c"), r.get("a")), (Some(&Value::Int(3)), Some(&Value::Int(1))));
+    }
 
     #[test]
     fn rename_keeps_position_and_replaces_existing_target() {

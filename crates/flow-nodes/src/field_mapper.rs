@@ -240,14 +240,7 @@ impl Mapper {
             }
         }
         if let Some(keep) = &self.keep_only {
-            let mut all = std::mem::take(r);
-            let mut kept = Record::with_capacity(keep.len());
-            for name in keep {
-                if let Some(v) = all.remove(name) {
-                    kept.push_unchecked(name.clone(), v);
-                }
-            }
-            *r = kept;
+            r.keep_only(keep);
         }
         Ok(())
     }

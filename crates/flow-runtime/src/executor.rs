@@ -461,6 +461,10 @@ impl ChainTask {
 impl NodeTask {
     /// One operator call under the node's timeout, retry policy and circuit breaker.
     async fn attempt(&mut self, sh: &Shared, mut step: Step<'_>) -> Result<bool, NodeError> {
+        // Within a chain, batches move by calls that are ready at once, so nothing else would
+        // make the task yield: spending its cooperative budget does, now and then, so that the
+        // tasks it wakes (the event coalescer, the progress ticker) are not held behind it.
+        tokio::task::coop::consume_budget().await;
         let stats = &sh.nodes[self.idx];
         let mut attempt: u32 = 1;
         loop {
