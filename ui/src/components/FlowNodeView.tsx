@@ -45,14 +45,14 @@ function useNodeLive(id: string, far: boolean): NodeLive | undefined {
   return useSyncExternalStore(store.subscribe, snapshot);
 }
 
-/**
- * The node at far zoom: a box in its state's colour with handle marks where the full node has
- * its handles, and no text (a few pixels high there). Its size is the full node's without counters, so
- * edges barely move when the zoom crosses FAR_ZOOM.
- */
 /** `.fnode`'s top border: absolutely placed handles start below it. */
 const FNODE_BORDER_TOP = 1.5;
 
+/**
+ * The node at far zoom: a box in its state's colour with handle marks where the full node has
+ * its handles, and no text (a few pixels high there). Its size is the full node's without
+ * counters, so edges barely move when the zoom crosses FAR_ZOOM.
+ */
 function FarNode({ id, desc, state, selected, problems }: { id: string; desc: NodeDescriptor; state: ShownState; selected: boolean; problems: boolean }) {
   const g = estimatedGeometry(desc);
   const classes = ['fnode', 'fnode-far', `state-${state}`, `cat-${desc.category}`, selected ? 'selected' : '', problems ? 'has-problems' : ''].join(' ');
