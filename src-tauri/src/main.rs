@@ -26,7 +26,7 @@ fn main() -> std::process::ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("FLOW_LOG").unwrap_or_else(|_| "warn".into()),
         )
         .json()
-        .with_writer(std::io::stderr)
+        .with_writer(|| flow_engine::Scrubbed(std::io::stderr()))
         .init();
     let runtime = match app::engine_runtime() {
         Ok(runtime) => runtime,

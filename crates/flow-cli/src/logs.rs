@@ -100,6 +100,11 @@ impl Write for Line {
 
 impl Drop for Line {
     fn drop(&mut self) {
+        // A secret value in a log line (a driver echoing a URL) never reaches the terminal.
+        let redactor = flow_engine::Redactor::global();
+        if !redactor.is_empty() {
+            self.text = redactor.scrub(&String::from_utf8_lossy(&self.text)).into_bytes();
+        }
         let mut state = self.logs.lock();
         if !state.holding {
             let _ = io::stderr().lock().write_all(&self.text);

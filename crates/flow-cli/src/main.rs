@@ -5,6 +5,7 @@
 mod doctor;
 mod logs;
 mod progress;
+mod secrets;
 mod server;
 
 use std::collections::BTreeMap;
@@ -63,6 +64,15 @@ enum Command {
         #[command(subcommand)]
         action: ConnectionsAction,
         /// Store database (default: FLOW_HISTORY_DB or the user's data directory).
+        #[arg(long, value_name = "PATH", global = true)]
+        history: Option<PathBuf>,
+    },
+    /// Manage the local encrypted secrets (`{{ secrets.NAME }}` in params and connection URLs).
+    Secrets {
+        #[command(subcommand)]
+        action: secrets::SecretsAction,
+        /// Store database; the secrets file sits beside it (default: FLOW_HISTORY_DB or the
+        /// user's data directory).
         #[arg(long, value_name = "PATH", global = true)]
         history: Option<PathBuf>,
     },
@@ -155,6 +165,9 @@ async fn dispatch(command: Command, logs: &logs::Logs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Connections { action, history } => connections(action, &stored_engine(history).await?).await,
+        Command::Secrets { action, history } => {
+            secrets::run(action, stored_engine(history).await?.local_secrets())
+        }
         Command::Doctor { history } => doctor(&stored_engine(history).await?).await,
         Command::Serve { workers } => server::serve(workers).await,
         Command::Worker => server::worker().await,

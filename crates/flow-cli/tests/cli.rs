@@ -326,3 +326,138 @@ async fn many_processes_open_a_new_store_at_once() {
         assert!(applied.iter().all(|(_, ok)| *ok), "round {round}: {applied:?}");
     }
 }
+
+/// `flow` with a value on stdin.
+fn flow_stdin(args: &[&str], history: &Path, env: &[(&str, &str)], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flow"));
+    cmd.args(args).env("FLOW_HISTORY_DB", history);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("flow runs");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("written");
+    child.wait_with_output().expect("flow ends")
+}
+
+#[test]
+fn secrets_are_set_from_stdin_listed_without_values_used_and_kept_out_of_every_output() {
+    const CANARY: &str = "canary-b7d4e1f0";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    // A key from the environment, as on a server: the test leaves the OS keyring alone.
+    let key = [("FLOW_SECRETS_KEY", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY="), ("FLOW_LOG", "debug")];
+    let set = flow_stdin(&["secrets", "set", "canary"], &db, &key, &format!("{CANARY}\n"));
+    assert_eq!(set.status.code(), Some(0), "{}", text(&set.stderr));
+    let bad = flow_stdin(&["secrets", "set", "not-a-name"], &db, &key, "x\n");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("secret name `not-a-name`"), "{}", text(&bad.stderr));
+    let list = flow_env(&["secrets", "list"], &db, &key);
+    assert!(
+        text(&list.stdout).contains("canary") && !text(&list.stdout).contains(CANARY),
+        "{}",
+        text(&list.stdout)
+    );
+
+    let pg =
+        std::env::var("POSTGRESQL_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let flow = dir.path().join("leaky.json");
+    std::fs::write(
+        &flow,
+        serde_json::json!({"version": 1, "name": "leaky", "nodes": [
+            {"id": "q", "type": "postgres_query", "params": {"connection": "pg",
+                "query": "SELECT * FROM \"{{ secrets.canary }}\""}}
+        ], "edges": []})
+        .to_string(),
+    )
+    .expect("flow file");
+    let add = flow_env(
+        &[
+            "connections",
+            "add",
+            "pg",
+            "--kind",
+            "postgres",
+            "--url",
+            &pg.replacen("://postgres@", "://postgres:{{ secrets.canary }}@", 1),
+        ],
+        &db,
+        &key,
+    );
+    assert_eq!(add.status.code(), Some(0), "{}", text(&add.stderr));
+    for args in [vec!["run", "--json"], vec!["run"]] {
+        let mut args = args;
+        let path = flow.display().to_string();
+        args.push(&path);
+        let run = flow_env(&args, &db, &key);
+        assert_eq!(run.status.code(), Some(1), "{args:?}: {}", text(&run.stderr));
+        let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
+        assert!(stdout.contains("***") || stderr.contains("***"), "{args:?}: the error shows the redaction");
+        assert!(!stdout.contains(CANARY) && !stderr.contains(CANARY), "{args:?}:\n{stdout}\n{stderr}");
+    }
+    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("file");
+        assert!(
+            !bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
+            "{} holds the secret",
+            path.display()
+        );
+    }
+
+    let removed = flow_env(&["secrets", "remove", "canary"], &db, &key);
+    assert_eq!(removed.status.code(), Some(0), "{}", text(&removed.stderr));
+    let again = flow_env(&["secrets", "remove", "canary"], &db, &key);
+    assert_eq!(again.status.code(), Some(1));
+}
+
+/// `flow` in a session keyring of its own (`keyctl session -`, Debian keyutils), as a separate
+/// login on a headless machine: no desktop bus, no FLOW_SECRETS_KEY, so the key goes to the
+/// kernel keyring.
+fn flow_keyring(args: &[&str], history: &Path, stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("keyctl")
+        .args(["session", "-", env!("CARGO_BIN_EXE_flow")])
+        .args(args)
+        .env("FLOW_HISTORY_DB", history)
+        .env_remove("FLOW_SECRETS_KEY")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("keyctl runs (Debian keyutils; scripts/test installs it)");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("written");
+    child.wait_with_output().expect("flow ends")
+}
+
+#[test]
+fn the_local_store_key_lives_in_the_os_keyring_and_a_copied_store_is_useless() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    let set = flow_keyring(&["secrets", "set", "kr_value"], &db, "v-3f9a0c");
+    assert_eq!(set.status.code(), Some(0), "{}", text(&set.stderr));
+    let flow = dir.path().join("uses.json");
+    std::fs::write(
+        &flow,
+        r#"{"version": 1, "name": "uses", "nodes": [
+            {"id": "d", "type": "static_data", "params": {"records": [{"v": "{{ secrets.kr_value }}"}]}}
+        ], "edges": []}"#,
+    )
+    .expect("flow file");
+    let path = flow.display().to_string();
+    let run = flow_keyring(&["run", "--json", &path], &db, "");
+    assert_eq!(run.status.code(), Some(0), "another session reads the key: {}", text(&run.stderr));
+
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(dir.path().join("secrets.json"), elsewhere.path().join("secrets.json")).expect("copied");
+    let copied = flow_keyring(&["run", &path], &elsewhere.path().join("h.db"), "");
+    assert_eq!(copied.status.code(), Some(1));
+    let out = text(&copied.stdout) + &text(&copied.stderr);
+    assert!(out.contains("has no key") && out.contains("secrets.kr_value"), "{out}");
+}

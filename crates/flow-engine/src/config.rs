@@ -18,7 +18,23 @@ pub enum HistoryLocation {
 
 impl HistoryLocation {
     pub fn default_path() -> PathBuf {
-        dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("flow-platform").join("history.db")
+        Self::default_dir().join("history.db")
+    }
+
+    /// `<user data dir>/flow-platform`.
+    pub fn default_dir() -> PathBuf {
+        dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("flow-platform")
+    }
+
+    /// The directory of the engine's other files (the local secrets store): the history file's,
+    /// or the default one for a history kept in memory.
+    pub fn data_dir(&self) -> PathBuf {
+        match self {
+            HistoryLocation::File(path) => {
+                path.parent().map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf)
+            }
+            HistoryLocation::Default | HistoryLocation::InMemory => Self::default_dir(),
+        }
     }
 }
 
@@ -29,6 +45,10 @@ pub struct EngineConfig {
     pub max_concurrent_executions: usize,
     pub runtime: RuntimeConfig,
     pub breaker: BreakerConfig,
+    /// Where the local secrets store lives (`secrets.json`); default: `history.data_dir()`.
+    pub secrets_dir: Option<PathBuf>,
+    /// The secret providers; default: from the environment (`VAULT_*`, `FLOW_SECRETS_KEY`...).
+    pub secrets: Option<flow_secrets::SecretsConfig>,
 }
 
 impl Default for EngineConfig {
@@ -38,6 +58,8 @@ impl Default for EngineConfig {
             max_concurrent_executions: 10,
             runtime: RuntimeConfig::default(),
             breaker: BreakerConfig::default(),
+            secrets_dir: None,
+            secrets: None,
         }
     }
 }

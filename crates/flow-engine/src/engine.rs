@@ -11,7 +11,7 @@ use flow_model::{
 };
 use flow_runtime::{
     Breakers, BuildError, ConnectionSource, Control, Event, EventBus, EventKind, ExecutionReport,
-    ExecutionRequest, ExecutionState, NodeTypes, Runtime, Subscription,
+    ExecutionRequest, ExecutionState, NodeTypes, Runtime, SecretSource, Subscription,
 };
 use flow_store::{ExecutionDetail, ExecutionSummary, ListQuery, NewExecution, Store, StoreError};
 use tokio::sync::{Semaphore, watch};
@@ -39,6 +39,8 @@ pub enum EngineError {
     Catalog(#[from] flow_model::CatalogError),
     #[error("connection: {0}")]
     InvalidConnection(String),
+    #[error(transparent)]
+    Secrets(#[from] flow_secrets::SecretsError),
 }
 
 /// The named connections, read from the store once and kept in memory for nodes to look up.
@@ -80,6 +82,7 @@ struct Live {
 struct Inner {
     runtime: Runtime,
     connections: Arc<ConnectionCache>,
+    secrets: Arc<flow_secrets::Secrets>,
     store: Store,
     slots: Arc<Semaphore>,
     live: Mutex<HashMap<Uuid, Live>>,
@@ -120,17 +123,25 @@ impl Engine {
     pub async fn with_store(config: EngineConfig, store: Store) -> Result<Engine, EngineError> {
         let connections = Arc::new(ConnectionCache::default());
         let types = Arc::new(NodeTypes::new(flow_nodes::catalog())?);
+        let secrets_dir = config.secrets_dir.clone().unwrap_or_else(|| config.history.data_dir());
+        let secrets_config = match config.secrets.clone() {
+            Some(c) => c,
+            None => flow_secrets::SecretsConfig::from_env()?,
+        };
+        let secrets = Arc::new(flow_secrets::Secrets::new(&secrets_dir, secrets_config)?);
         let runtime = Runtime::new(
             types,
             Arc::new(Breakers::new(config.breaker)),
             EventBus::default(),
             config.runtime.clone(),
             Arc::clone(&connections) as Arc<dyn ConnectionSource>,
-        );
+        )
+        .with_secrets(Arc::clone(&secrets) as Arc<dyn SecretSource>);
         let engine = Engine {
             inner: Arc::new(Inner {
                 runtime,
                 connections,
+                secrets,
                 store,
                 slots: Arc::new(Semaphore::new(config.max_concurrent_executions.max(1))),
                 live: Mutex::new(HashMap::new()),
@@ -456,6 +467,19 @@ impl Engine {
     /// Templates in its URL (`{{ env.PG_PASSWORD }}`) are rendered first.
     pub async fn test_connection(&self, connection: &Connection) -> ConnectionTest {
         let templates = flow_runtime::Templates::new(BTreeMap::new(), "test", "test", "");
+        for reference in templates.secrets_in(&serde_json::Value::String(connection.url.clone())) {
+            match self.inner.secrets.resolve(&reference).await {
+                Ok(value) => templates.add_secret(reference, value),
+                Err(e) => {
+                    return ConnectionTest {
+                        reachable: false,
+                        authenticated: false,
+                        server_version: None,
+                        message: format!("connection `{}`: {e}", connection.name),
+                    };
+                }
+            }
+        }
         let url = match templates.render(&connection.url) {
             Ok(url) => url,
             Err(e) => {
@@ -471,6 +495,12 @@ impl Engine {
             ConnectionKind::Postgres => flow_postgres::test_connection(&url).await,
             ConnectionKind::Mongodb => flow_mongodb::test_connection(&url).await,
         }
+    }
+
+    /// The local encrypted secrets store (`{{ secrets.NAME }}`): what `flow secrets` and the
+    /// desktop's Secrets dialog manage.
+    pub fn local_secrets(&self) -> &flow_secrets::LocalStore {
+        self.inner.secrets.local()
     }
 
     /// Deletes a named connection; false when there was none.

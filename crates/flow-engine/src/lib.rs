@@ -14,6 +14,10 @@ pub use flow_model::{
 };
 pub use flow_runtime::{
     BreakerConfig, Counters, ErrorKind, Event, EventKind, ExecutionReport, ExecutionState, NodeReport,
-    NodeState, RetryPolicy, RuntimeConfig, SinkOutcome, Subscription,
+    NodeState, Redactor, RetryPolicy, RuntimeConfig, Scrubbed, SinkOutcome, Subscription,
+};
+pub use flow_secrets::{
+    AwsConfig, AwsCredentials, KeySource, LocalStore, SecretInfo, SecretsConfig, SecretsError, VaultAuth,
+    VaultConfig,
 };
 pub use flow_store::{ExecutionDetail, ExecutionSummary, ListQuery};

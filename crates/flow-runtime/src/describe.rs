@@ -21,6 +21,11 @@ impl Runtime {
     ) -> HashMap<String, RecordSchema> {
         let templates = Arc::new(self.templates(flow, vars, "describe", "describe"));
         let execution_resources = Arc::new(Resources::default());
+        // The systems are asked with the secrets the run would use; a secret that cannot be
+        // fetched just leaves that node's schema unknown (the run reports the error).
+        for node in &flow.nodes {
+            let _ = tokio::time::timeout(DESCRIBE_TIMEOUT, self.try_fetch_secrets(node, &templates)).await;
+        }
         let lookups = flow.nodes.iter().filter_map(|node| {
             let ty = self.types().get(&node.node_type)?;
             let params = templates.render_params(&serde_json::Value::Object(node.params.clone())).ok()?;

@@ -38,7 +38,8 @@ impl Runtime {
         vars: &BTreeMap<String, serde_json::Value>,
         include: impl Fn(&FlowNode) -> bool,
     ) -> Vec<(String, BuildError)> {
-        let templates = Arc::new(self.templates(flow, vars, "validate", "validate"));
+        // Secrets are not fetched to validate: a stand-in takes each one's place.
+        let templates = Arc::new(self.templates(flow, vars, "validate", "validate").with_stand_ins());
         let execution_resources = Arc::new(Resources::default());
         flow.nodes
             .iter()

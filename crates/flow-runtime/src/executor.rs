@@ -3,7 +3,7 @@
 //! outcome: commit all sinks when every node succeeded, otherwise mark the rest skipped or
 //! cancelled and roll every sink back.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,8 +23,8 @@ use crate::dry_build::BuildError;
 use crate::operator::Emitter;
 use crate::{
     Breakers, BuildContext, ConnectionSource, Counters, ErrorKind, Event, EventBus, EventKind,
-    ExecutionEvent, ExecutionState, NodeError, NodeEvent, NodeState, NodeTypes, Operator, Resources,
-    RetryPolicy, Templates,
+    ExecutionEvent, ExecutionState, NoSecrets, NodeError, NodeEvent, NodeState, NodeTypes, Operator,
+    Redactor, Resources, RetryPolicy, SecretRef, SecretSource, Templates,
 };
 
 /// Engine-wide execution settings.
@@ -161,6 +161,7 @@ pub struct Runtime {
     bus: EventBus,
     config: RuntimeConfig,
     connections: Arc<dyn ConnectionSource>,
+    secrets: Arc<dyn SecretSource>,
     resources: Arc<Resources>,
 }
 
@@ -237,6 +238,7 @@ impl Shared {
         retry_in: Option<Duration>,
     ) {
         let stats = &self.nodes[idx];
+        let error = error.map(redacted);
         let state = {
             let mut inner = stats.lock();
             match inner.state.on(event) {
@@ -249,7 +251,7 @@ impl Shared {
                     if next.is_terminal() {
                         inner.finished_at = Some(now);
                     }
-                    if let Some(e) = error
+                    if let Some(e) = &error
                         && next == NodeState::Failed
                     {
                         inner.error = Some(e.clone());
@@ -267,7 +269,7 @@ impl Shared {
             state,
             attempt: stats.attempts.load(Ordering::Relaxed).max(1),
             counters: stats.counters(),
-            error: error.map(|e| e.message.clone()),
+            error: error.map(|e| e.message),
             retry_in_ms: retry_in.map(|d| d.as_millis() as u64),
         });
     }
@@ -292,6 +294,7 @@ impl Shared {
 
     /// Records the first failure and halts every other node.
     fn fail(&self, idx: usize, error: NodeError) {
+        let error = redacted(&error);
         let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
         if failure.is_none() {
             *failure = Some((idx, error));
@@ -299,6 +302,12 @@ impl Shared {
         drop(failure);
         self.halt.cancel();
     }
+}
+
+/// `error` with every secret value the process resolved replaced by `***` (a database error
+/// that echoes its URL, say), before it is stored, reported or published.
+fn redacted(error: &NodeError) -> NodeError {
+    NodeError { message: Redactor::global().scrub(&error.message), ..error.clone() }
 }
 
 /// One call into an operator.
@@ -583,7 +592,22 @@ impl Runtime {
         config: RuntimeConfig,
         connections: Arc<dyn ConnectionSource>,
     ) -> Self {
-        Self { types, breakers, bus, config, connections, resources: Arc::new(Resources::default()) }
+        Self {
+            types,
+            breakers,
+            bus,
+            config,
+            connections,
+            secrets: Arc::new(NoSecrets),
+            resources: Arc::new(Resources::default()),
+        }
+    }
+
+    /// Resolves `{{ secrets.* }}` references through `secrets` (by default, none is configured).
+    #[must_use]
+    pub fn with_secrets(mut self, secrets: Arc<dyn SecretSource>) -> Self {
+        self.secrets = secrets;
+        self
     }
 
     /// Values shared by every execution (connection pools).
@@ -682,7 +706,7 @@ impl Runtime {
         };
         set_exec(&mut exec_state, ExecutionEvent::Start, None);
 
-        let mut ops: Vec<Option<Box<dyn Operator>>> = match self.build_operators(&request) {
+        let mut ops: Vec<Option<Box<dyn Operator>>> = match self.build_operators(&request, &halt).await {
             Ok(ops) => ops.into_iter().map(Some).collect(),
             Err((idx, e)) => {
                 sh.transition(idx, NodeEvent::Fail, Some(&e), None);
@@ -775,7 +799,7 @@ impl Runtime {
                 Ok(()) => {}
                 Err(e) if commit => {
                     let e = NodeError::new(e.kind, format!("commit failed: {}", e.message));
-                    commit_error = Some((idx, e));
+                    commit_error = Some((idx, redacted(&e)));
                     sinks.insert(idx, SinkOutcome::RolledBack);
                 }
                 Err(e) => {
@@ -841,30 +865,107 @@ impl Runtime {
         }
     }
 
-    /// Renders templates and builds every operator; stops at the first node that cannot be built
-    /// (operators already built are dropped without running, so nothing was written).
-    fn build_operators(
+    /// Fetches the secrets each node names, renders templates and builds every operator; stops
+    /// at the first node that cannot be built (operators already built are dropped without
+    /// running, so nothing was written).
+    async fn build_operators(
         &self,
         request: &ExecutionRequest,
+        halt: &CancellationToken,
     ) -> Result<Vec<Box<dyn Operator>>, (usize, NodeError)> {
         let flow = &request.flow;
         let templates =
             Arc::new(self.templates(flow, &request.vars, &request.id.to_string(), &request.correlation_id));
         let execution_resources = Arc::new(Resources::default());
-        flow.nodes
-            .iter()
-            .enumerate()
-            .map(|(idx, node)| {
-                let bctx = self.build_context(
-                    &node.id,
-                    request.id,
-                    &request.correlation_id,
-                    &execution_resources,
-                    &templates,
-                );
-                self.build_node(node, &bctx).map_err(|e| (idx, NodeError::from(e)))
-            })
-            .collect()
+        let mut ops = Vec::with_capacity(flow.nodes.len());
+        for (idx, node) in flow.nodes.iter().enumerate() {
+            self.fetch_secrets(node, &templates, halt).await.map_err(|e| (idx, e))?;
+            let bctx = self.build_context(
+                &node.id,
+                request.id,
+                &request.correlation_id,
+                &execution_resources,
+                &templates,
+            );
+            ops.push(self.build_node(node, &bctx).map_err(|e| (idx, NodeError::from(e)))?);
+        }
+        Ok(ops)
+    }
+
+    /// The secrets `node` names (in its params and in its connection's URL) that the execution
+    /// has not fetched yet.
+    fn secrets_named_by(&self, node: &FlowNode, templates: &Templates) -> BTreeSet<SecretRef> {
+        let mut wanted = templates.secrets_in(&serde_json::Value::Object(node.params.clone()));
+        let connection = node
+            .params
+            .get("connection")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|name| templates.render(name).ok())
+            .and_then(|name| self.connections.connection(&name));
+        if let Some(connection) = connection {
+            wanted.extend(templates.secrets_in(&serde_json::Value::String(connection.url)));
+        }
+        wanted
+    }
+
+    /// What discovery before a run does: one try per secret, no retries and nothing counted
+    /// against the provider's breaker (the run does both, and reports the error).
+    pub(crate) async fn try_fetch_secrets(&self, node: &FlowNode, templates: &Templates) {
+        for reference in self.secrets_named_by(node, templates) {
+            if let Ok(value) = self.secrets.resolve(&reference).await {
+                templates.add_secret(reference, value);
+            }
+        }
+    }
+
+    /// Fetches what `secrets_named_by` names: once per secret per execution, under the node's
+    /// retry policy and the circuit breaker of the secret's provider.
+    async fn fetch_secrets(
+        &self,
+        node: &FlowNode,
+        templates: &Templates,
+        halt: &CancellationToken,
+    ) -> Result<(), NodeError> {
+        let policy = self.retry_policy(node);
+        for reference in self.secrets_named_by(node, templates) {
+            let provider = self.secrets.provider_of(&reference);
+            let mut attempt: u32 = 1;
+            let value = loop {
+                if let Err(open) = self.breakers.allow(&provider) {
+                    return Err(NodeError::new(
+                        ErrorKind::CircuitOpen,
+                        format!(
+                            "secret `{reference}`: circuit breaker for `{provider}` is open after repeated failures; next try in {} ms",
+                            open.retry_after.as_millis()
+                        ),
+                    ));
+                }
+                let error = match self.secrets.resolve(&reference).await {
+                    Ok(value) => {
+                        self.breakers.on_success(&provider);
+                        break value;
+                    }
+                    Err(e) => e,
+                };
+                if error.transient {
+                    self.breakers.on_failure(&provider);
+                }
+                let delay = if error.transient { policy.delay(attempt, fastrand::f64()) } else { None };
+                let Some(delay) = delay else {
+                    let kind = if error.transient { ErrorKind::Transient } else { ErrorKind::Params };
+                    let tries =
+                        if attempt > 1 { format!(" (after {attempt} attempts)") } else { String::new() };
+                    return Err(NodeError::new(kind, format!("{error}{tries}")));
+                };
+                tokio::select! {
+                    () = halt.cancelled() => return Err(NodeError::cancelled()),
+                    () = tokio::time::sleep(delay) => {}
+                }
+                attempt += 1;
+            };
+            templates.add_secret(reference, value);
+        }
+        Ok(())
     }
 
     /// The templates of an execution: the flow's variables overridden by the run's.
@@ -1003,6 +1104,18 @@ impl Runtime {
         }
     }
 
+    /// The node's retry settings, or the engine's.
+    fn retry_policy(&self, node: &FlowNode) -> RetryPolicy {
+        match &node.settings.retry {
+            Some(r) => RetryPolicy {
+                retries: r.attempts.unwrap_or(self.config.retry.retries),
+                base_delay: r.base_delay_ms.map_or(self.config.retry.base_delay, Duration::from_millis),
+                max_delay: r.max_delay_ms.map_or(self.config.retry.max_delay, Duration::from_millis),
+            },
+            None => self.config.retry,
+        }
+    }
+
     /// A node's task: its settings (or the engine's defaults) and its outputs.
     fn node_task(
         &self,
@@ -1014,14 +1127,7 @@ impl Runtime {
         next: Option<(usize, usize, usize)>,
     ) -> NodeTask {
         let error_port = desc.outputs.iter().position(|p| p.name == "error");
-        let retry = match &node.settings.retry {
-            Some(r) => RetryPolicy {
-                retries: r.attempts.unwrap_or(self.config.retry.retries),
-                base_delay: r.base_delay_ms.map_or(self.config.retry.base_delay, Duration::from_millis),
-                max_delay: r.max_delay_ms.map_or(self.config.retry.max_delay, Duration::from_millis),
-            },
-            None => self.config.retry,
-        };
+        let retry = self.retry_policy(node);
         let on_error = if error_port.is_some() { node.settings.on_error } else { OnError::Fail };
         NodeTask {
             idx,

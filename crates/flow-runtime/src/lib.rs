@@ -12,6 +12,7 @@ mod executor;
 mod operator;
 mod resources;
 mod retry;
+mod secrets;
 mod state;
 mod template;
 
@@ -25,5 +26,6 @@ pub use executor::{
 pub use operator::{BuildContext, Emitter, NodeType, NodeTypes, Operator};
 pub use resources::{ConnectionSource, NoConnections, Resources};
 pub use retry::RetryPolicy;
+pub use secrets::{NoSecrets, PROVIDER_NAMESPACES, Redactor, Scrubbed, SecretError, SecretRef, SecretSource};
 pub use state::{ExecutionEvent, ExecutionState, InvalidTransition, NodeEvent, NodeState};
 pub use template::{TemplateError, Templates};

@@ -1,11 +1,15 @@
-//! Templates in string params (`{{ vars.x }}`, `{{ env.X }}`, `{{ execution.id }}`), rendered once
-//! per execution with minijinja before nodes are built. Undefined names are errors.
+//! Templates in string params (`{{ vars.x }}`, `{{ env.X }}`, `{{ execution.id }}`,
+//! `{{ secrets.name }}`), rendered once per execution with minijinja before nodes are built.
+//! Undefined names are errors. Rendering is synchronous, so the secrets a node names are found
+//! first (`secrets_in`), fetched by the executor, and added (`add_secret`) before its build.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, LazyLock};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use minijinja::value::{Object, Value};
 use minijinja::{Environment, UndefinedBehavior};
+
+use crate::secrets::{PROVIDER_NAMESPACES, Redactor, SecretRef};
 
 /// The template environment every execution renders with: it holds no template, only the
 /// built-in filters and tests, whose set-up (dozens of map inserts) would otherwise be paid
@@ -27,10 +31,56 @@ impl Object for ProcessEnv {
     }
 }
 
+/// What an execution's `secrets` object knows: the values fetched so far, and the references
+/// looked up without a value.
+#[derive(Debug, Default)]
+struct SecretState {
+    resolved: BTreeMap<SecretRef, String>,
+    missing: BTreeSet<SecretRef>,
+    /// Render a missing secret as a stand-in rather than fail (finding references, validation).
+    stand_in: bool,
+}
+
+/// `secrets` in templates (`namespace: None`), and `secrets.vault`, `secrets.aws` under it.
+#[derive(Debug)]
+struct SecretValues {
+    state: Arc<Mutex<SecretState>>,
+    namespace: Option<&'static str>,
+}
+
+/// What a missing secret renders as while references are being found or a flow validated.
+const STAND_IN: &str = "secret-not-fetched";
+
+impl Object for SecretValues {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        let reference = match self.namespace {
+            None => {
+                if let Some(namespace) = PROVIDER_NAMESPACES.iter().find(|n| **n == key) {
+                    return Some(Value::from_object(SecretValues {
+                        state: Arc::clone(&self.state),
+                        namespace: Some(namespace),
+                    }));
+                }
+                SecretRef::local(key)
+            }
+            Some(provider) => SecretRef { provider: provider.into(), key: key.into() },
+        };
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(value) = state.resolved.get(&reference) {
+            return Some(Value::from(value.as_str()));
+        }
+        let stand_in = state.stand_in;
+        state.missing.insert(reference);
+        stand_in.then(|| Value::from(STAND_IN))
+    }
+}
+
 /// The template context of one execution.
 #[derive(Debug)]
 pub struct Templates {
     ctx: Value,
+    secrets: Arc<Mutex<SecretState>>,
 }
 
 /// A template that failed, with the param (JSON pointer) it sits in.
@@ -48,16 +98,51 @@ impl Templates {
         correlation_id: &str,
         flow: &str,
     ) -> Self {
+        let secrets = Arc::new(Mutex::new(SecretState::default()));
         let ctx = minijinja::context! {
             vars => Value::from_serialize(&vars),
             env => Value::from_object(ProcessEnv),
+            secrets => Value::from_object(SecretValues { state: Arc::clone(&secrets), namespace: None }),
             execution => minijinja::context! {
                 id => execution_id,
                 correlation_id => correlation_id,
                 flow => flow,
             },
         };
-        Self { ctx }
+        Self { ctx, secrets }
+    }
+
+    /// Templates that render a secret not fetched as a stand-in instead of failing: for
+    /// validation, which checks templates without contacting any provider.
+    #[must_use]
+    pub fn with_stand_ins(self) -> Self {
+        self.secret_state().stand_in = true;
+        self
+    }
+
+    fn secret_state(&self) -> std::sync::MutexGuard<'_, SecretState> {
+        self.secrets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The secrets the strings of `value` name that have no value yet. Other template errors
+    /// are left for the real render to report.
+    pub fn secrets_in(&self, value: &serde_json::Value) -> BTreeSet<SecretRef> {
+        let stand_in = {
+            let mut state = self.secret_state();
+            state.missing.clear();
+            std::mem::replace(&mut state.stand_in, true)
+        };
+        let _ = self.render_params(value);
+        let mut state = self.secret_state();
+        state.stand_in = stand_in;
+        std::mem::take(&mut state.missing)
+    }
+
+    /// Gives `reference` its value for the rest of the execution, and keeps the value out of
+    /// every message from now on.
+    pub fn add_secret(&self, reference: SecretRef, value: String) {
+        Redactor::global().register(&value);
+        self.secret_state().resolved.insert(reference, value);
     }
 
     /// Renders one string; text without template syntax is returned as is.
@@ -174,5 +259,28 @@ mod tests {
     fn undefined_variable_names_the_param() {
         let err = templates().render_params(&json!({"q": [ "{{ vars.nope }}" ]})).expect_err("undefined");
         assert_eq!(err.param, "/q/0");
+    }
+
+    #[test]
+    fn secrets_are_found_before_they_are_fetched_and_render_once_added() {
+        let t = templates();
+        let params = json!({"url": "postgres://u:{{ secrets.pg_password }}@h/{{ vars.table }}",
+            "token": "{{ secrets.vault[\"db/creds#password\"] }}", "n": 1});
+        let found: Vec<String> = t.secrets_in(&params).iter().map(ToString::to_string).collect();
+        assert_eq!(found, ["secrets.pg_password", "secrets.vault[\"db/creds#password\"]"]);
+        let err = t.render_params(&params).expect_err("not fetched yet");
+        assert!(err.message.contains("undefined"), "{}", err.message);
+        t.add_secret(SecretRef::local("pg_password"), "pw-1".into());
+        t.add_secret(SecretRef { provider: "vault".into(), key: "db/creds#password".into() }, "v-2".into());
+        assert!(t.secrets_in(&params).is_empty());
+        let out = t.render_params(&params).expect("renders");
+        assert_eq!(out, json!({"url": "postgres://u:pw-1@h/users", "token": "v-2", "n": 1}));
+    }
+
+    #[test]
+    fn validation_renders_a_stand_in_for_secrets_not_fetched() {
+        let t = templates().with_stand_ins();
+        let out = t.render_params(&json!({"a": "{{ secrets.x }}"})).expect("renders");
+        assert_eq!(out, json!({"a": STAND_IN}));
     }
 }
