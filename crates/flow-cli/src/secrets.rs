@@ -61,12 +61,7 @@ pub(crate) fn run(action: SecretsAction, store: &LocalStore) -> Result<ExitCode>
 /// Asked twice without echo on a terminal; else all of stdin, without its final newline.
 fn read_value(name: &str) -> Result<String> {
     let value = if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password(format!("value of `{name}`: "))?;
-        let again = rpassword::prompt_password("again: ")?;
-        if first != again {
-            bail!("the values differ");
-        }
-        first
+        prompt_twice(&format!("value of `{name}`"))?
     } else {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text)?;
@@ -77,4 +72,14 @@ fn read_value(name: &str) -> Result<String> {
         bail!("the value of `{name}` is empty");
     }
     Ok(value)
+}
+
+/// Asks for `what` twice on the terminal without echo; the two answers must match.
+pub(crate) fn prompt_twice(what: &str) -> Result<String> {
+    let first = rpassword::prompt_password(format!("{what}: "))?;
+    let again = rpassword::prompt_password("again: ")?;
+    if first != again {
+        bail!("the two entries differ");
+    }
+    Ok(first)
 }

@@ -101,12 +101,7 @@ pub(crate) async fn users(action: UsersAction) -> Result<ExitCode> {
 /// The new user's password: asked twice on a terminal, else the first line of stdin.
 fn read_password(name: &str) -> Result<String> {
     let password = if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password(format!("password for `{name}`: "))?;
-        let again = rpassword::prompt_password("again: ")?;
-        if first != again {
-            bail!("the passwords differ");
-        }
-        first
+        crate::secrets::prompt_twice(&format!("password for `{name}`"))?
     } else {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;

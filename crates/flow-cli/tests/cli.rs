@@ -329,20 +329,25 @@ async fn many_processes_open_a_new_store_at_once() {
 
 /// `flow` with a value on stdin.
 fn flow_stdin(args: &[&str], history: &Path, env: &[(&str, &str)], stdin: &str) -> Output {
-    use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flow"));
     cmd.args(args).env("FLOW_HISTORY_DB", history);
     for (k, v) in env {
         cmd.env(k, v);
     }
+    with_stdin(cmd, stdin)
+}
+
+/// Runs `cmd` with `stdin` written to it, and collects its output.
+fn with_stdin(mut cmd: Command, stdin: &str) -> Output {
+    use std::io::Write;
     let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("flow runs");
+        .unwrap_or_else(|e| panic!("{cmd:?} runs: {e}"));
     child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("written");
-    child.wait_with_output().expect("flow ends")
+    child.wait_with_output().expect("the command ends")
 }
 
 #[test]
@@ -420,20 +425,14 @@ fn secrets_are_set_from_stdin_listed_without_values_used_and_kept_out_of_every_o
 /// login on a headless machine: no desktop bus, no FLOW_SECRETS_KEY, so the key goes to the
 /// kernel keyring.
 fn flow_keyring(args: &[&str], history: &Path, stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new("keyctl")
-        .args(["session", "-", env!("CARGO_BIN_EXE_flow")])
+    // keyctl comes from Debian's keyutils, which scripts/test installs.
+    let mut cmd = Command::new("keyctl");
+    cmd.args(["session", "-", env!("CARGO_BIN_EXE_flow")])
         .args(args)
         .env("FLOW_HISTORY_DB", history)
         .env_remove("FLOW_SECRETS_KEY")
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("keyctl runs (Debian keyutils; scripts/test installs it)");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("written");
-    child.wait_with_output().expect("flow ends")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS");
+    with_stdin(cmd, stdin)
 }
 
 #[test]
