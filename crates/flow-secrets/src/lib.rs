@@ -1,7 +1,8 @@
 //! Secret providers for `{{ secrets.* }}` references: the local encrypted store (`local`), Vault
 //! or OpenBao KV v2 (`vault`) and AWS Secrets Manager (`aws`), behind the runtime's
 //! [`SecretSource`]. Values are cached per execution by the runtime; across executions, for an
-//! optional TTL, here. Hosts build [`Secrets`] from the environment and the data directory.
+//! optional TTL, here. The engine builds [`Secrets`] from a [`SecretsConfig`] (by default the
+//! environment's) and its data directory.
 
 mod aws;
 mod key;
@@ -157,5 +158,42 @@ impl SecretSource for Secrets {
             "aws" => self.aws.as_ref().map_or_else(|| "aws".into(), AwsProvider::name),
             _ => format!("local store {}", self.local.path().display()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets(dir: &Path, cache_ttl: Duration) -> Secrets {
+        let config =
+            SecretsConfig { key: Some(KeySource::Fixed([5; 32])), cache_ttl, ..SecretsConfig::default() };
+        Secrets::new(dir, config).expect("secrets")
+    }
+
+    #[tokio::test]
+    async fn a_ttl_serves_later_runs_from_the_cache_and_zero_fetches_every_time() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let reference = SecretRef::local("pw");
+        let (cached, fresh) =
+            (secrets(dir.path(), Duration::from_secs(600)), secrets(dir.path(), Duration::ZERO));
+        cached.local().set("pw", "first").expect("set");
+        assert_eq!(cached.resolve(&reference).await.expect("resolves"), "first");
+        assert_eq!(fresh.resolve(&reference).await.expect("resolves"), "first");
+        cached.local().set("pw", "second").expect("set");
+        assert_eq!(cached.resolve(&reference).await.expect("cached"), "first");
+        assert_eq!(fresh.resolve(&reference).await.expect("fetched again"), "second");
+    }
+
+    #[tokio::test]
+    async fn errors_name_the_secret_and_the_provider() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let s = secrets(dir.path(), Duration::ZERO);
+        let missing = s.resolve(&SecretRef::local("nope")).await.expect_err("missing");
+        assert!(missing.to_string().starts_with("secret `secrets.nope` (local store "), "{missing}");
+        assert!(!missing.transient);
+        let vault = SecretRef { provider: "vault".into(), key: "a#b".into() };
+        let unconfigured = s.resolve(&vault).await.expect_err("no vault");
+        assert!(unconfigured.to_string().contains("set VAULT_ADDR"), "{unconfigured}");
     }
 }
