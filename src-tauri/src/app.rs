@@ -91,6 +91,9 @@ pub(crate) fn run() -> Result<(), tauri::Error> {
             commands::save_connection,
             commands::delete_connection,
             commands::test_connection,
+            commands::list_secrets,
+            commands::set_secret,
+            commands::delete_secret,
             commands::subscribe_events,
         ])
         .run(tauri::generate_context!())

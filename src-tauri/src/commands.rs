@@ -7,7 +7,7 @@ use std::path::Path;
 
 use flow_engine::{
     Connection, ConnectionTest, Event, ExecutionDetail, ExecutionSummary, Flow, ListQuery, NodeDescriptor,
-    RunOptions, ValidationReport,
+    RunOptions, SecretInfo, SecretsError, ValidationReport,
 };
 use tauri::State;
 use tauri::ipc::Channel;
@@ -129,6 +129,37 @@ pub(crate) async fn test_connection(
     connection: Connection,
 ) -> CommandResult<ConnectionTest> {
     Ok(state.engine.test_connection(&connection).await)
+}
+
+/// The local secrets' names and when each was set; never their values.
+#[tauri::command]
+pub(crate) async fn list_secrets(state: State<'_, AppState>) -> CommandResult<Vec<SecretInfo>> {
+    let store = state.engine.local_secrets().clone();
+    Ok(blocking(move || store.list()).await?)
+}
+
+/// Stores a secret in the local encrypted store (its key in the OS keyring).
+#[tauri::command]
+pub(crate) async fn set_secret(state: State<'_, AppState>, name: String, value: String) -> CommandResult<()> {
+    let store = state.engine.local_secrets().clone();
+    Ok(blocking(move || store.set(&name, &value)).await?)
+}
+
+/// Removes a secret.
+#[tauri::command]
+pub(crate) async fn delete_secret(state: State<'_, AppState>, name: String) -> CommandResult<()> {
+    let store = state.engine.local_secrets().clone();
+    let missing = name.clone();
+    if blocking(move || store.remove(&name)).await? { Ok(()) } else { Err(CommandError::NoSecret(missing)) }
+}
+
+/// Runs `f` off the async threads: the store reads a file and the keyring may wait on D-Bus.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SecretsError> + Send + 'static,
+) -> Result<T, SecretsError> {
+    tauri::async_runtime::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(SecretsError::Io(format!("the secrets task failed: {e}"))))
 }
 
 /// Streams the events of every execution to the page through `on_events`, in coalesced batches

@@ -22,6 +22,10 @@ pub(crate) enum CommandError {
     },
     #[error("event channel: {0}")]
     Channel(#[from] tauri::Error),
+    #[error(transparent)]
+    Secrets(#[from] flow_engine::SecretsError),
+    #[error("no secret named `{0}`")]
+    NoSecret(String),
 }
 
 impl Serialize for CommandError {

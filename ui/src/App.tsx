@@ -2,6 +2,7 @@ import { ReactFlowProvider } from '@xyflow/react';
 import { useEffect } from 'react';
 import { Canvas } from './components/Canvas';
 import { ConnectionsDialog } from './components/ConnectionsDialog';
+import { SecretsDialog } from './components/SecretsDialog';
 import { HistoryPanel } from './components/HistoryPanel';
 import { Inspector } from './components/Inspector';
 import { Notices } from './components/Notices';
@@ -52,6 +53,7 @@ function Shell() {
       <Notices />
       {dialog?.kind === 'variables' && <VariablesDialog onClose={() => controller.closeDialog()} />}
       {dialog?.kind === 'connections' && <ConnectionsDialog focus={dialog.focus} onClose={() => controller.closeDialog()} />}
+      {dialog?.kind === 'secrets' && <SecretsDialog onClose={() => controller.closeDialog()} />}
     </div>
   );
 }

@@ -13,6 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::SecretsError;
 use crate::key::KeySource;
@@ -33,7 +34,8 @@ struct StoreFile {
 }
 
 /// A secret's name and when it was last set (values are never listed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
 pub struct SecretInfo {
     pub name: String,
     pub updated_at: DateTime<Utc>,

@@ -10,6 +10,7 @@ import type {
   Flow,
   ListQuery,
   NodeDescriptor,
+  SecretInfo,
   ValidationReport,
 } from './types';
 
@@ -41,6 +42,10 @@ export interface Backend {
   saveConnection(connection: Connection): Promise<void>;
   deleteConnection(name: string): Promise<void>;
   testConnection(connection: Connection): Promise<ConnectionTest>;
+  /** The local secrets' names and dates; values never come back. */
+  listSecrets(): Promise<SecretInfo[]>;
+  setSecret(name: string, value: string): Promise<void>;
+  deleteSecret(name: string): Promise<void>;
   /** What the app did on its first start (e.g. connections it created); possibly empty. */
   setupNotes(): Promise<string[]>;
   /** Subscribes once; events arrive in coalesced batches. */

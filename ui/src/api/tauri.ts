@@ -12,6 +12,7 @@ import type {
   Flow,
   ListQuery,
   NodeDescriptor,
+  SecretInfo,
   ValidationReport,
 } from './types';
 
@@ -65,6 +66,15 @@ export class TauriBackend implements Backend {
   }
   testConnection(connection: Connection): Promise<ConnectionTest> {
     return invoke('test_connection', { connection });
+  }
+  listSecrets(): Promise<SecretInfo[]> {
+    return invoke('list_secrets');
+  }
+  setSecret(name: string, value: string): Promise<void> {
+    return invoke('set_secret', { name, value });
+  }
+  deleteSecret(name: string): Promise<void> {
+    return invoke('delete_secret', { name });
   }
   setupNotes(): Promise<string[]> {
     return invoke('setup_notes');

@@ -24,3 +24,4 @@ export type { ProblemKind } from './generated/ProblemKind';
 export type { Suggestion } from './generated/Suggestion';
 export type { ValidationReport } from './generated/ValidationReport';
 export type { ErrorKind } from './generated/ErrorKind';
+export type { SecretInfo } from './generated/SecretInfo';

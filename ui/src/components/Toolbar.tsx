@@ -169,6 +169,9 @@ export function Toolbar() {
         <button className="btn" data-testid="connections-button" onClick={() => controller.openDialog({ kind: 'connections', focus: null })}>
           Connections
         </button>
+        <button className="btn" data-testid="secrets-button" onClick={() => controller.openDialog({ kind: 'secrets' })}>
+          Secrets
+        </button>
         <button
           className="btn icon"
           data-testid="theme-button"

@@ -25,6 +25,9 @@ function fakeBackend(report: ValidationReport = { problems: [] }) {
     saveConnection: vi.fn(async () => {}),
     deleteConnection: vi.fn(async () => {}),
     testConnection: vi.fn(async () => ({ reachable: true, authenticated: true, server_version: '16', message: 'ok' })),
+    listSecrets: vi.fn(async () => []),
+    setSecret: vi.fn(async () => {}),
+    deleteSecret: vi.fn(async () => {}),
     setupNotes: vi.fn(async (): Promise<string[]> => []),
     subscribeEvents: vi.fn(async (cb: (e: EngineEvent[]) => void) => {
       push = cb;

@@ -3,7 +3,7 @@
 // reports errors.
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import { DEFAULT_SETTINGS, errorMessage, type Backend, type ExampleFlow, type Platform, type Settings, type Theme } from '../api';
-import type { Connection, ConnectionTest, ExecutionSummary, Flow, Suggestion } from '../api/types';
+import type { Connection, ConnectionTest, ExecutionSummary, Flow, SecretInfo, Suggestion } from '../api/types';
 import type { ConnectionFocus } from '../model/connections';
 import { isTerminalExecution } from '../model/execution';
 import { connectionFocus } from '../model/suggestions';
@@ -16,7 +16,7 @@ const WATCHDOG_MS = 3000;
 const RECENT_LIMIT = 10;
 
 /** The open dialog; the Connections dialog may open on a given connection. */
-export type Dialog = { kind: 'variables' } | { kind: 'connections'; focus: ConnectionFocus | null };
+export type Dialog = { kind: 'variables' } | { kind: 'connections'; focus: ConnectionFocus | null } | { kind: 'secrets' };
 
 export interface AppData {
   settings: Settings;
@@ -454,6 +454,18 @@ export class Controller {
   }
   testConnection(c: Connection): Promise<ConnectionTest> {
     return this.backend.testConnection(c);
+  }
+
+  // ---- secrets ----
+
+  listSecrets(): Promise<SecretInfo[]> {
+    return this.backend.listSecrets();
+  }
+  setSecret(name: string, value: string): Promise<void> {
+    return this.backend.setSecret(name, value);
+  }
+  deleteSecret(name: string): Promise<void> {
+    return this.backend.deleteSecret(name);
   }
 }
 
