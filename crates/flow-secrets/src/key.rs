@@ -1,9 +1,8 @@
 //! Where the local store's 256-bit key lives: the OS keyring (the Secret Service when a desktop
-//! session bus is there, the kernel's keyutils otherwise, so it also works headless), or the
+//! session offers one, else the kernel's keyutils, so it also works headless), or the
 //! `FLOW_SECRETS_KEY` environment variable (base64 of 32 bytes) for servers and containers.
 
 use std::fmt;
-use std::sync::Once;
 
 use aes_gcm::aead::OsRng;
 use aes_gcm::aead::rand_core::RngCore;
@@ -68,38 +67,80 @@ impl KeySource {
             KeySource::Fixed(key) => return Ok(*key),
             KeySource::Keyring { user } => user,
         };
-        choose_keyring_backend();
-        let keyring = |e: keyring::Error| SecretsError::Keyring(format!("{self}: {e}"));
-        let entry = keyring::Entry::new(KEYRING_SERVICE, user).map_err(keyring)?;
-        match entry.get_secret() {
-            Ok(bytes) => bytes
-                .try_into()
-                .map_err(|_| SecretsError::Keyring(format!("{self}: the stored key is not 32 bytes"))),
-            Err(keyring::Error::NoEntry) if create => {
-                let mut key = [0u8; 32];
-                OsRng.fill_bytes(&mut key);
-                entry.set_secret(&key).map_err(keyring)?;
-                Ok(key)
+        let mut unavailable = Vec::new();
+        let mut reachable = Vec::new();
+        for backend in backends() {
+            let entry = match backend.entry(user) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    unavailable.push(format!("{}: {e}", backend.name));
+                    continue;
+                }
+            };
+            match entry.get_secret() {
+                Ok(bytes) => {
+                    return bytes.try_into().map_err(|_| {
+                        SecretsError::Keyring(format!(
+                            "{self} ({}): the stored key is not 32 bytes",
+                            backend.name
+                        ))
+                    });
+                }
+                Err(keyring::Error::NoEntry) => reachable.push((backend, entry)),
+                Err(e) => unavailable.push(format!("{}: {e}", backend.name)),
             }
-            Err(keyring::Error::NoEntry) => Err(SecretsError::Keyring(format!(
-                "{self} has no key: this store was made on another machine or its key was deleted; set FLOW_SECRETS_KEY to the key it was made with, or set the secrets again"
-            ))),
-            Err(e) => Err(keyring(e)),
         }
+        let Some((backend, entry)) = reachable.into_iter().next() else {
+            return Err(SecretsError::Keyring(format!(
+                "{self}: no keyring answers ({}); set FLOW_SECRETS_KEY (`openssl rand -base64 32`) instead",
+                unavailable.join("; ")
+            )));
+        };
+        if !create {
+            return Err(SecretsError::Keyring(format!(
+                "{self} has no key: this store was made on another machine or its key was deleted; set FLOW_SECRETS_KEY to the key it was made with, or set the secrets again"
+            )));
+        }
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        entry
+            .set_secret(&key)
+            .map_err(|e| {
+                SecretsError::Keyring(format!(
+                    "{self} ({}): cannot store a new key: {e}; without a login keyring, set FLOW_SECRETS_KEY (`openssl rand -base64 32`)",
+                    backend.name
+                ))
+            })?;
+        Ok(key)
     }
 }
 
-/// The Secret Service keeps the key across reboots but needs a desktop session bus; without one
-/// (a server, CI), the kernel keyring.
-fn choose_keyring_backend() {
-    static CHOSEN: Once = Once::new();
-    CHOSEN.call_once(|| {
-        if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
-            keyring::set_default_credential_builder(keyring::secret_service::default_credential_builder());
-        } else {
-            keyring::set_default_credential_builder(keyring::keyutils::default_credential_builder());
-        }
-    });
+/// One keyring the key may live in.
+struct Backend {
+    name: &'static str,
+    builder: Box<keyring::credential::CredentialBuilder>,
+}
+
+impl Backend {
+    fn entry(&self, user: &str) -> Result<keyring::Entry, keyring::Error> {
+        Ok(keyring::Entry::new_with_credential(self.builder.build(None, KEYRING_SERVICE, user)?))
+    }
+}
+
+/// The keyrings to ask, in order. The Secret Service keeps the key across reboots but needs a
+/// desktop session bus and a keyring daemon on it; the kernel keyring (keyutils) works headless.
+/// A key is looked for in each, and a new one goes to the first that answers, so a session bus
+/// without a keyring daemon (a minimal desktop, Xvfb) still works.
+fn backends() -> Vec<Backend> {
+    let mut list = Vec::new();
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+        list.push(Backend {
+            name: "Secret Service",
+            builder: keyring::secret_service::default_credential_builder(),
+        });
+    }
+    list.push(Backend { name: "kernel keyring", builder: keyring::keyutils::default_credential_builder() });
+    list
 }
 
 #[cfg(test)]
