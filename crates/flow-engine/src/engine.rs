@@ -464,7 +464,7 @@ impl Engine {
     }
 
     /// Tests a connection (saved or not): reachable, authenticated, server version, and what to fix.
-    /// Templates in its URL (`{{ env.PG_PASSWORD }}`) are rendered first.
+    /// Templates in its URL (`{{ env.PG_PASSWORD }}`, `{{ secrets.pg }}`) are rendered first.
     pub async fn test_connection(&self, connection: &Connection) -> ConnectionTest {
         let templates = flow_runtime::Templates::new(BTreeMap::new(), "test", "test", "");
         for reference in templates.secrets_in(&serde_json::Value::String(connection.url.clone())) {
@@ -491,10 +491,13 @@ impl Engine {
                 };
             }
         };
-        match connection.kind {
+        let mut test = match connection.kind {
             ConnectionKind::Postgres => flow_postgres::test_connection(&url).await,
             ConnectionKind::Mongodb => flow_mongodb::test_connection(&url).await,
-        }
+        };
+        // The drivers keep the URL's password out of their messages; any other secret too.
+        test.message = flow_runtime::Redactor::global().scrub(&test.message);
+        test
     }
 
     /// The local encrypted secrets store (`{{ secrets.NAME }}`): what `flow secrets` and the

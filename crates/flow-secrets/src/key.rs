@@ -98,7 +98,7 @@ impl KeySource {
         };
         if !create {
             return Err(SecretsError::Keyring(format!(
-                "{self} has no key: this store was made on another machine or its key was deleted; set FLOW_SECRETS_KEY to the key it was made with, or set the secrets again"
+                "{self} has no key: this store was made on another machine or its key was deleted; set FLOW_SECRETS_KEY to the key it was made with, or delete {user} and set the secrets again"
             )));
         }
         let mut key = [0u8; 32];
