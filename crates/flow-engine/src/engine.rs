@@ -466,28 +466,14 @@ impl Engine {
     /// Tests a connection (saved or not): reachable, authenticated, server version, and what to fix.
     /// Templates in its URL (`{{ env.PG_PASSWORD }}`, `{{ secrets.pg }}`) are rendered first.
     pub async fn test_connection(&self, connection: &Connection) -> ConnectionTest {
-        let templates = flow_runtime::Templates::new(BTreeMap::new(), "test", "test", "");
-        for reference in templates.secrets_in(&serde_json::Value::String(connection.url.clone())) {
-            match self.inner.secrets.resolve(&reference).await {
-                Ok(value) => templates.add_secret(reference, value),
-                Err(e) => {
-                    return ConnectionTest {
-                        reachable: false,
-                        authenticated: false,
-                        server_version: None,
-                        message: format!("connection `{}`: {e}", connection.name),
-                    };
-                }
-            }
-        }
-        let url = match templates.render(&connection.url) {
+        let url = match self.render_url(connection).await {
             Ok(url) => url,
-            Err(e) => {
+            Err(message) => {
                 return ConnectionTest {
                     reachable: false,
                     authenticated: false,
                     server_version: None,
-                    message: format!("connection `{}`: url template: {e}", connection.name),
+                    message: format!("connection `{}`: {message}", connection.name),
                 };
             }
         };
@@ -498,6 +484,16 @@ impl Engine {
         // The drivers keep the URL's password out of their messages; any other secret too.
         test.message = flow_runtime::Redactor::global().scrub(&test.message);
         test
+    }
+
+    /// `connection`'s URL with its secrets fetched and its templates rendered.
+    async fn render_url(&self, connection: &Connection) -> Result<String, String> {
+        let templates = flow_runtime::Templates::new(BTreeMap::new(), "test", "test", "");
+        for reference in templates.secrets_in(&serde_json::Value::String(connection.url.clone())) {
+            let value = self.inner.secrets.resolve(&reference).await.map_err(|e| e.to_string())?;
+            templates.add_secret(reference, value);
+        }
+        templates.render(&connection.url).map_err(|e| format!("url template: {e}"))
     }
 
     /// The local encrypted secrets store (`{{ secrets.NAME }}`): what `flow secrets` and the
