@@ -31,6 +31,7 @@ describe('secrets', { timeout: 180_000 }, () => {
     const dialog = await browser.$(tid('secrets-dialog')).getText();
     assert.ok(!dialog.includes(VALUE), 'the dialog never shows a value');
     assert.equal(await browser.$(tid('secret-value')).getValue(), '', 'the value field is cleared');
+    await screenshot(browser, 'secrets-dialog');
     const file = readFileSync(join(app.dir, 'secrets.json'), 'utf8');
     assert.match(file, /"e2e_token"/);
     assert.ok(!file.includes(VALUE), 'the store holds the value encrypted');
