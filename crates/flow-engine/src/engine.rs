@@ -11,7 +11,7 @@ use flow_model::{
 };
 use flow_runtime::{
     Breakers, BuildError, ConnectionSource, Control, Event, EventBus, EventKind, ExecutionReport,
-    ExecutionRequest, ExecutionState, NodeTypes, Runtime, SecretSource, Subscription,
+    ExecutionRequest, ExecutionState, FetchedSecrets, NodeTypes, Runtime, SecretSource, Subscription,
 };
 use flow_store::{ExecutionDetail, ExecutionSummary, ListQuery, NewExecution, Store, StoreError};
 use tokio::sync::{Semaphore, watch};
@@ -187,16 +187,26 @@ impl Engine {
     /// (e.g. the columns of a SQL query); what runs before every execution. A connection the
     /// engine does not know is looked for in the store first (see [`Engine::validate_shared`]).
     pub async fn check(&self, flow: &Flow, vars: &BTreeMap<String, serde_json::Value>) -> ValidationReport {
+        self.check_fetching(flow, vars).await.0
+    }
+
+    /// [`Engine::check`], and the secrets it fetched to ask the external systems.
+    async fn check_fetching(
+        &self,
+        flow: &Flow,
+        vars: &BTreeMap<String, serde_json::Value>,
+    ) -> (ValidationReport, FetchedSecrets) {
         let discovered = self.inner.runtime.describe(flow, vars).await;
-        let report = self.validate_with(flow, vars, &discovered);
-        match self.reread_connections_for(&report).await {
-            Ok(true) => self.validate_with(flow, vars, &discovered),
+        let report = self.validate_with(flow, vars, &discovered.schemas);
+        let report = match self.reread_connections_for(&report).await {
+            Ok(true) => self.validate_with(flow, vars, &discovered.schemas),
             Ok(false) => report,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the connections again");
                 report
             }
-        }
+        };
+        (report, discovered.secrets)
     }
 
     /// [`Engine::validate_with_vars`], but a connection the engine does not know is looked for
@@ -322,7 +332,8 @@ impl Engine {
     /// Validates and queues a flow; returns the execution id at once. The execution starts when
     /// one of the MAX_CONCURRENT_EXECUTIONS slots is free, in the order executions were started.
     pub async fn start(&self, flow: Flow, options: RunOptions) -> Result<Uuid, EngineError> {
-        let report = self.check(&flow, &options.vars).await;
+        // The secrets the check fetched serve the run too: each is fetched once per run.
+        let (report, secrets) = self.check_fetching(&flow, &options.vars).await;
         if !report.is_valid() {
             return Err(EngineError::Invalid { flow: flow.name, report });
         }
@@ -357,7 +368,7 @@ impl Engine {
             },
         });
         let fence = options.fence;
-        let request = ExecutionRequest { id, correlation_id, flow, vars: options.vars };
+        let request = ExecutionRequest { id, correlation_id, flow, vars: options.vars, secrets };
         let engine = self.clone();
         tokio::spawn(async move {
             let permit = match free_slot {

@@ -7,18 +7,23 @@ use std::time::Duration;
 
 use flow_model::{Flow, RecordSchema};
 
-use crate::{Resources, Runtime};
+use crate::{FetchedSecrets, Resources, Runtime};
 
 /// How long discovery may take per node; an unreachable system just leaves the schema unknown.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What the external systems report before a run.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Output schemas by node id.
+    pub schemas: HashMap<String, RecordSchema>,
+    /// The secrets fetched to ask them, for the run to reuse.
+    pub secrets: FetchedSecrets,
+}
+
 impl Runtime {
-    /// Output schemas the external systems report, by node id.
-    pub async fn describe(
-        &self,
-        flow: &Flow,
-        vars: &BTreeMap<String, serde_json::Value>,
-    ) -> HashMap<String, RecordSchema> {
+    /// Output schemas the external systems report, and the secrets fetched to ask them.
+    pub async fn describe(&self, flow: &Flow, vars: &BTreeMap<String, serde_json::Value>) -> Discovery {
         let templates = Arc::new(self.templates(flow, vars, "describe", "describe"));
         let execution_resources = Arc::new(Resources::default());
         // The systems are asked with the secrets the run would use; a secret that cannot be
@@ -36,6 +41,7 @@ impl Runtime {
                 found.map(|schema| (node.id.clone(), schema))
             })
         });
-        futures::future::join_all(lookups).await.into_iter().flatten().collect()
+        let schemas = futures::future::join_all(lookups).await.into_iter().flatten().collect();
+        Discovery { schemas, secrets: templates.fetched() }
     }
 }

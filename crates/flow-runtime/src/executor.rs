@@ -23,8 +23,8 @@ use crate::dry_build::BuildError;
 use crate::operator::Emitter;
 use crate::{
     Breakers, BuildContext, ConnectionSource, Counters, ErrorKind, Event, EventBus, EventKind,
-    ExecutionEvent, ExecutionState, NoSecrets, NodeError, NodeEvent, NodeState, NodeTypes, Operator,
-    Redactor, Resources, RetryPolicy, SecretRef, SecretSource, Templates,
+    ExecutionEvent, ExecutionState, FetchedSecrets, NoSecrets, NodeError, NodeEvent, NodeState, NodeTypes,
+    Operator, Redactor, Resources, RetryPolicy, SecretRef, SecretSource, Templates,
 };
 
 /// Engine-wide execution settings.
@@ -64,6 +64,8 @@ pub struct ExecutionRequest {
     pub flow: Flow,
     /// Run parameters; they override the flow's variables.
     pub vars: BTreeMap<String, serde_json::Value>,
+    /// Secrets the pre-run check fetched already; the run fetches only the others.
+    pub secrets: FetchedSecrets,
 }
 
 /// Pause, resume and cancel for one execution; cheap to clone.
@@ -876,6 +878,9 @@ impl Runtime {
         let flow = &request.flow;
         let templates =
             Arc::new(self.templates(flow, &request.vars, &request.id.to_string(), &request.correlation_id));
+        for (reference, value) in &request.secrets.0 {
+            templates.add_secret(reference.clone(), value.clone());
+        }
         let execution_resources = Arc::new(Resources::default());
         let mut ops = Vec::with_capacity(flow.nodes.len());
         for (idx, node) in flow.nodes.iter().enumerate() {

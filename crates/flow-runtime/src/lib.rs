@@ -17,6 +17,7 @@ mod state;
 mod template;
 
 pub use breaker::{BreakerConfig, BreakerOpen, BreakerState, Breakers, CircuitBreaker};
+pub use describe::Discovery;
 pub use dry_build::BuildError;
 pub use error::{ErrorKind, NodeError};
 pub use events::{Counters, Event, EventBus, EventKind, Subscription};
@@ -26,6 +27,8 @@ pub use executor::{
 pub use operator::{BuildContext, Emitter, NodeType, NodeTypes, Operator};
 pub use resources::{ConnectionSource, NoConnections, Resources};
 pub use retry::RetryPolicy;
-pub use secrets::{NoSecrets, PROVIDER_NAMESPACES, Redactor, Scrubbed, SecretError, SecretRef, SecretSource};
+pub use secrets::{
+    FetchedSecrets, NoSecrets, PROVIDER_NAMESPACES, Redactor, Scrubbed, SecretError, SecretRef, SecretSource,
+};
 pub use state::{ExecutionEvent, ExecutionState, InvalidTransition, NodeEvent, NodeState};
 pub use template::{TemplateError, Templates};

@@ -3,6 +3,7 @@
 //! providers live in `flow-secrets`; hosts hand them to the engine), and the redactor that keeps
 //! every resolved value out of messages, events and logs.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
@@ -33,6 +34,17 @@ impl fmt::Display for SecretRef {
         } else {
             write!(f, "secrets.{}[\"{}\"]", self.provider, self.key)
         }
+    }
+}
+
+/// Secret values already fetched, by reference: what the pre-run check hands the run so that
+/// each secret is fetched once per run. `Debug` shows the references, never the values.
+#[derive(Clone, Default)]
+pub struct FetchedSecrets(pub BTreeMap<SecretRef, String>);
+
+impl fmt::Debug for FetchedSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
     }
 }
 

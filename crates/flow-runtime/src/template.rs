@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use minijinja::value::{Object, Value};
 use minijinja::{Environment, UndefinedBehavior};
 
-use crate::secrets::{PROVIDER_NAMESPACES, Redactor, SecretRef};
+use crate::secrets::{FetchedSecrets, PROVIDER_NAMESPACES, Redactor, SecretRef};
 
 /// The template environment every execution renders with: it holds no template, only the
 /// built-in filters and tests, whose set-up (dozens of map inserts) would otherwise be paid
@@ -136,6 +136,11 @@ impl Templates {
         let mut state = self.secret_state();
         state.stand_in = stand_in;
         std::mem::take(&mut state.missing)
+    }
+
+    /// The secrets fetched so far.
+    pub fn fetched(&self) -> FetchedSecrets {
+        FetchedSecrets(self.secret_state().resolved.clone())
     }
 
     /// Gives `reference` its value for the rest of the execution, and keeps the value out of
