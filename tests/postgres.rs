@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use flow_engine::{
     BreakerConfig, Connection, ConnectionKind, Engine, ErrorKind, EventKind, ExecutionReport, ExecutionState,
-    Flow, NodeState, ProblemKind, RunOptions, SinkOutcome,
+    Flow, FlowOrigin, NodeState, ProblemKind, RunOptions, SinkOutcome,
 };
 use flow_model::{FlowNode, RetrySettings};
 use serde_json::{Value as Json, json};
@@ -340,6 +340,85 @@ async fn a_node_failing_mid_stream_leaves_every_target_table_as_it_was() {
     ]
     .into();
     assert_eq!(after, before);
+}
+
+/// A parent that inserts `count` generated users into `parent_table` after a sub-flow (file
+/// `child.json` in `dir`) that inserts them into `child_table` and passes them on; with
+/// `fail_after`, a Fail node in the child breaks the stream after that many records.
+fn tree(
+    dir: &std::path::Path,
+    parent_table: &str,
+    child_table: &str,
+    count: u64,
+    fail_after: Option<u64>,
+) -> Flow {
+    let mut child = Flow::new("child-writes")
+        .with_node("in", "input", json!({}))
+        .with_node("insert", "postgres_insert", json!({"connection": "pg", "table": child_table}))
+        .with_node("out", "output", json!({}))
+        .with_edge("in", "insert")
+        .with_edge("in", "out");
+    if let Some(after) = fail_after {
+        child = child.with_node("breaks", "fail", json!({"after_records": after})).with_edge("in", "breaks");
+    }
+    flow_engine::save_flow(&child, &dir.join("child.json")).expect("child written");
+    Flow::new("parent-writes")
+        .with_node("many", "generate_rows", flow_tests::users(count))
+        .with_node("slow", "delay", json!({"ms": 10}))
+        .with_node("sub", "subflow", json!({"flow": "child.json"}))
+        .with_node("insert", "postgres_insert", json!({"connection": "pg", "table": parent_table}))
+        .with_edge("many", "slow")
+        .with_edge("slow", "sub")
+        .with_edge("sub", "insert")
+}
+
+fn in_dir(dir: &std::path::Path) -> RunOptions {
+    RunOptions { origin: FlowOrigin::File(dir.join("parent.json")), ..RunOptions::default() }
+}
+
+#[tokio::test]
+async fn a_sub_flow_tree_commits_the_child_and_parent_writes_together() {
+    let mut db = Db::new().await;
+    let parent_table = db.table("tree_parent", "id int PRIMARY KEY, name text, status text, age int").await;
+    let child_table = db.table("tree_child", "id int PRIMARY KEY, name text, status text, age int").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flow = tree(dir.path(), &parent_table, &child_table, 2_000, None);
+    let report = engine().await.run(flow, in_dir(dir.path())).await.expect("starts");
+    assert_succeeded(&report);
+    assert_eq!(report.node("insert").and_then(|n| n.sink), Some(SinkOutcome::Committed));
+    let child = &report.children[0];
+    assert_eq!(child.state, ExecutionState::Succeeded);
+    assert_eq!(child.node("insert").and_then(|n| n.sink), Some(SinkOutcome::Committed));
+    assert_eq!((db.count(&parent_table).await, db.count(&child_table).await), (2_000, 2_000));
+}
+
+#[tokio::test]
+async fn a_child_failing_mid_stream_leaves_no_rows_in_any_target_of_the_tree() {
+    let mut db = Db::new().await;
+    let parent_table = db.table("tree_parent", "id int PRIMARY KEY, name text, status text, age int").await;
+    let child_table = db.table("tree_child", "id int PRIMARY KEY, name text, status text, age int").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flow = tree(dir.path(), &parent_table, &child_table, 2_000, Some(1_200));
+    let report = engine().await.run(flow, in_dir(dir.path())).await.expect("starts");
+    assert_eq!(report.state, ExecutionState::Failed);
+    let error = report.error.as_deref().unwrap_or_default();
+    assert!(error.contains("`sub`") && error.contains("`breaks`"), "the chain is named: {error}");
+    let child = &report.children[0];
+    assert_eq!(child.state, ExecutionState::Failed);
+    // Both sinks had written before the failure, and both were rolled back.
+    assert!(
+        child.node("insert").is_some_and(|n| n.counters.records_in >= 1_000),
+        "{:?}",
+        child.node("insert")
+    );
+    assert!(
+        report.node("insert").is_some_and(|n| n.counters.records_in >= 100),
+        "{:?}",
+        report.node("insert")
+    );
+    assert_eq!(child.node("insert").and_then(|n| n.sink), Some(SinkOutcome::RolledBack));
+    assert_eq!(report.node("insert").and_then(|n| n.sink), Some(SinkOutcome::RolledBack));
+    assert_eq!((db.count(&parent_table).await, db.count(&child_table).await), (0, 0));
 }
 
 #[tokio::test]
@@ -693,12 +772,12 @@ async fn check_flags_a_filter_on_a_column_the_query_does_not_return() {
             .with_edge("filter", "out")
     };
     let engine = engine().await;
-    let report = engine.check(&flow("nmae"), &BTreeMap::new()).await;
+    let report = engine.check(&flow("nmae"), &BTreeMap::new(), &FlowOrigin::Unsaved).await;
     let problem = report.problems.iter().find(|p| p.kind == ProblemKind::MissingField).expect("MissingField");
     assert_eq!(problem.node.as_deref(), Some("filter"));
     assert!(problem.message.contains("id, name, status"), "{}", problem.message);
     assert!(!problem.suggestions.is_empty(), "a fix is suggested: {problem:?}");
-    assert!(engine.check(&flow("name"), &BTreeMap::new()).await.problems.is_empty());
+    assert!(engine.check(&flow("name"), &BTreeMap::new(), &FlowOrigin::Unsaved).await.problems.is_empty());
 }
 
 #[tokio::test]

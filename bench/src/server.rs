@@ -351,6 +351,7 @@ async fn history_writes(d: &Deployment) -> Result<(f64, f64)> {
                         started_at: now,
                         owner: None,
                         flow_id: None,
+                        parent_id: None,
                         fence: None,
                     };
                     store.record_started(&new).await?;
@@ -379,6 +380,8 @@ async fn history_writes(d: &Deployment) -> Result<(f64, f64)> {
                         finished_at: chrono::Utc::now(),
                         nodes: vec![node],
                         results: BTreeMap::new(),
+                        parent_id: None,
+                        children: Vec::new(),
                     };
                     store.record_finished(&report, Some(1)).await?;
                     n += 1;

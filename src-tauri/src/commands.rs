@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use flow_engine::{
-    Connection, ConnectionTest, Event, ExecutionDetail, ExecutionSummary, Flow, ListQuery, NodeDescriptor,
-    RunOptions, SecretInfo, SecretsError, ValidationReport,
+    Connection, ConnectionTest, Event, ExecutionDetail, ExecutionSummary, Flow, FlowOrigin, ListQuery,
+    NodeDescriptor, RunOptions, SecretInfo, SecretsError, ValidationReport,
 };
 use tauri::State;
 use tauri::ipc::Channel;
@@ -32,10 +32,15 @@ pub(crate) async fn validate_flow(state: State<'_, AppState>, flow: Flow) -> Com
 /// The check a run makes before it starts (schemas described by the databases), plus whether
 /// every connection the flow uses answers: what the editor calls when a flow is opened.
 #[tauri::command]
-pub(crate) async fn check_flow(state: State<'_, AppState>, flow: Flow) -> CommandResult<ValidationReport> {
+pub(crate) async fn check_flow(
+    state: State<'_, AppState>,
+    flow: Flow,
+    path: Option<String>,
+) -> CommandResult<ValidationReport> {
     let no_vars = BTreeMap::new();
+    let origin = origin(path);
     let (mut report, unreachable) =
-        tokio::join!(state.engine.check(&flow, &no_vars), state.engine.check_connections(&flow));
+        tokio::join!(state.engine.check(&flow, &no_vars, &origin), state.engine.check_connections(&flow));
     report.problems.extend(unreachable);
     Ok(report)
 }
@@ -52,8 +57,15 @@ pub(crate) async fn start_execution(
     state: State<'_, AppState>,
     flow: Flow,
     vars: BTreeMap<String, serde_json::Value>,
+    path: Option<String>,
 ) -> CommandResult<String> {
-    Ok(state.engine.start(flow, RunOptions { vars, ..RunOptions::default() }).await?.to_string())
+    let options = RunOptions { vars, origin: origin(path), ..RunOptions::default() };
+    Ok(state.engine.start(flow, options).await?.to_string())
+}
+
+/// The open flow's file, which its sub-flow paths are relative to; `None` for a new flow.
+fn origin(path: Option<String>) -> FlowOrigin {
+    path.filter(|p| !p.is_empty()).map_or(FlowOrigin::Unsaved, |p| FlowOrigin::File(p.into()))
 }
 
 #[tauri::command]

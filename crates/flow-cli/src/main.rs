@@ -16,7 +16,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use flow_engine::{
-    Connection, ConnectionKind, Engine, EngineConfig, ExecutionState, HistoryLocation, RunOptions, load_flow,
+    Connection, ConnectionKind, Engine, EngineConfig, ExecutionState, FlowOrigin, HistoryLocation,
+    RunOptions, load_flow,
 };
 
 #[global_allocator]
@@ -274,7 +275,7 @@ async fn validate(
                 println!("{e}");
             }
             Ok(flow) => {
-                let report = engine.validate_with_vars(&flow, vars);
+                let report = engine.validate_at(&flow, vars, &FlowOrigin::File(file.clone())).await;
                 if report.is_valid() {
                     println!("{}: valid", file.display());
                 } else {
@@ -315,7 +316,11 @@ async fn run(
         }
     };
     let engine = Engine::open(engine_config(history)?).await?;
-    let options = RunOptions { vars: parse_vars(&vars)?, ..RunOptions::default() };
+    let options = RunOptions {
+        vars: parse_vars(&vars)?,
+        origin: FlowOrigin::File(file.clone()),
+        ..RunOptions::default()
+    };
     // Subscribe before starting so no event is missed.
     let mut events = engine.subscribe(None);
     let nodes: Vec<String> = flow.nodes.iter().map(|n| n.id.clone()).collect();

@@ -11,13 +11,14 @@ use flow_model::{
 };
 use flow_runtime::{
     Breakers, BuildError, ConnectionSource, Control, Event, EventBus, EventKind, ExecutionReport,
-    ExecutionRequest, ExecutionState, FetchedSecrets, NodeTypes, Runtime, SecretSource, Subscription,
+    ExecutionRequest, ExecutionState, FetchedSecrets, NodeTypes, Runtime, SecretSource, Subflows,
+    Subscription,
 };
 use flow_store::{ExecutionDetail, ExecutionSummary, ListQuery, NewExecution, Store, StoreError};
 use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
 
-use crate::{EngineConfig, HistoryLocation};
+use crate::{EngineConfig, FlowOrigin, HistoryLocation};
 
 /// How many finished reports stay in memory for [`Engine::wait`].
 const RECENT_REPORTS: usize = 64;
@@ -72,6 +73,8 @@ pub struct RunOptions {
     /// The fencing token of the worker's delivery (server): history writes of an older token
     /// are ignored, so a worker whose job was reclaimed cannot overwrite the new run's record.
     pub fence: Option<u64>,
+    /// Where the flow comes from: what its sub-flow references are relative to.
+    pub origin: FlowOrigin,
 }
 
 struct Live {
@@ -183,22 +186,43 @@ impl Engine {
         self.validate_with(flow, vars, &HashMap::new())
     }
 
+    /// [`Engine::validate_with_vars`], with the sub-flows the flow's `subflow` nodes run
+    /// followed from `origin` and checked too: what `flow validate` runs.
+    pub async fn validate_at(
+        &self,
+        flow: &Flow,
+        vars: &BTreeMap<String, serde_json::Value>,
+        origin: &FlowOrigin,
+    ) -> ValidationReport {
+        let mut report = self.validate_with_vars(flow, vars);
+        report.problems.extend(self.resolve_subflows(flow, origin, vars).await.1);
+        report
+    }
+
     /// [`Engine::validate`] with run variables and the output schemas external systems report
     /// (e.g. the columns of a SQL query); what runs before every execution. A connection the
     /// engine does not know is looked for in the store first (see [`Engine::validate_shared`]).
-    pub async fn check(&self, flow: &Flow, vars: &BTreeMap<String, serde_json::Value>) -> ValidationReport {
-        self.check_fetching(flow, vars).await.0
+    /// Sub-flows are followed from `origin`.
+    pub async fn check(
+        &self,
+        flow: &Flow,
+        vars: &BTreeMap<String, serde_json::Value>,
+        origin: &FlowOrigin,
+    ) -> ValidationReport {
+        self.check_fetching(flow, vars, origin).await.0
     }
 
-    /// [`Engine::check`], and the secrets it fetched to ask the external systems.
+    /// [`Engine::check`], the secrets it fetched to ask the external systems, and the
+    /// sub-flows it followed.
     async fn check_fetching(
         &self,
         flow: &Flow,
         vars: &BTreeMap<String, serde_json::Value>,
-    ) -> (ValidationReport, FetchedSecrets) {
+        origin: &FlowOrigin,
+    ) -> (ValidationReport, FetchedSecrets, Subflows) {
         let discovered = self.inner.runtime.describe(flow, vars).await;
         let report = self.validate_with(flow, vars, &discovered.schemas);
-        let report = match self.reread_connections_for(&report).await {
+        let mut report = match self.reread_connections_for(&report).await {
             Ok(true) => self.validate_with(flow, vars, &discovered.schemas),
             Ok(false) => report,
             Err(e) => {
@@ -206,21 +230,24 @@ impl Engine {
                 report
             }
         };
-        (report, discovered.secrets)
+        let (subflows, problems) = self.resolve_subflows(flow, origin, vars).await;
+        report.problems.extend(problems);
+        (report, discovered.secrets, subflows)
     }
 
-    /// [`Engine::validate_with_vars`], but a connection the engine does not know is looked for
-    /// in the store first: another process sharing the store (a server's API process, the
-    /// desktop beside the CLI) may have just created it. Connections are otherwise read only
-    /// when [`Engine::reload_connections`] is called, not per validation.
+    /// [`Engine::validate_at`], but a connection the engine does not know is looked for in the
+    /// store first: another process sharing the store (a server's API process, the desktop
+    /// beside the CLI) may have just created it. Connections are otherwise read only when
+    /// [`Engine::reload_connections`] is called, not per validation.
     pub async fn validate_shared(
         &self,
         flow: &Flow,
         vars: &BTreeMap<String, serde_json::Value>,
+        origin: &FlowOrigin,
     ) -> Result<ValidationReport, EngineError> {
-        let report = self.validate_with_vars(flow, vars);
+        let report = self.validate_at(flow, vars, origin).await;
         Ok(if self.reread_connections_for(&report).await? {
-            self.validate_with_vars(flow, vars)
+            self.validate_at(flow, vars, origin).await
         } else {
             report
         })
@@ -236,7 +263,7 @@ impl Engine {
         Ok(true)
     }
 
-    fn validate_with(
+    pub(crate) fn validate_with(
         &self,
         flow: &Flow,
         vars: &BTreeMap<String, serde_json::Value>,
@@ -333,7 +360,7 @@ impl Engine {
     /// one of the MAX_CONCURRENT_EXECUTIONS slots is free, in the order executions were started.
     pub async fn start(&self, flow: Flow, options: RunOptions) -> Result<Uuid, EngineError> {
         // The secrets the check fetched serve the run too: each is fetched once per run.
-        let (report, secrets) = self.check_fetching(&flow, &options.vars).await;
+        let (report, secrets, subflows) = self.check_fetching(&flow, &options.vars, &options.origin).await;
         if !report.is_valid() {
             return Err(EngineError::Invalid { flow: flow.name, report });
         }
@@ -352,6 +379,7 @@ impl Engine {
                 owner: options.owner,
                 flow_id: options.flow_id,
                 fence: options.fence,
+                parent_id: None,
             })
             .await?;
         let control = Control::default();
@@ -368,7 +396,16 @@ impl Engine {
             },
         });
         let fence = options.fence;
-        let request = ExecutionRequest { id, correlation_id, flow, vars: options.vars, secrets };
+        let request = ExecutionRequest {
+            id,
+            correlation_id,
+            flow,
+            vars: options.vars,
+            secrets,
+            subflows,
+            parent_id: None,
+        };
+        let owner = options.owner;
         let engine = self.clone();
         tokio::spawn(async move {
             let permit = match free_slot {
@@ -391,6 +428,9 @@ impl Engine {
             if let Err(e) = engine.inner.store.record_finished(&report, fence).await {
                 tracing::error!(execution_id = %id, error = %e, "history: could not record the outcome");
             }
+            if let Err(e) = engine.record_children(&report, owner).await {
+                tracing::error!(execution_id = %id, error = %e, "history: could not record a sub-flow's execution");
+            }
             {
                 let mut recent = engine.inner.recent.lock().unwrap_or_else(|p| p.into_inner());
                 recent.push_back(Arc::clone(&report));
@@ -402,6 +442,30 @@ impl Engine {
             done_tx.send_replace(Some(report));
         });
         Ok(id)
+    }
+
+    /// Records the executions of `report`'s sub-flows, and theirs, each with its parent's id.
+    async fn record_children(&self, report: &ExecutionReport, owner: Option<Uuid>) -> Result<(), StoreError> {
+        let mut pending: Vec<&ExecutionReport> = report.children.iter().collect();
+        while let Some(child) = pending.pop() {
+            self.inner
+                .store
+                .record_started(&NewExecution {
+                    id: child.id,
+                    correlation_id: child.correlation_id.clone(),
+                    flow: child.flow.clone(),
+                    state: ExecutionState::Running,
+                    started_at: child.started_at,
+                    owner,
+                    flow_id: None,
+                    fence: None,
+                    parent_id: child.parent_id,
+                })
+                .await?;
+            self.inner.store.record_finished(child, None).await?;
+            pending.extend(child.children.iter());
+        }
+        Ok(())
     }
 
     /// Starts a flow and waits for its outcome.
@@ -518,6 +582,10 @@ impl Engine {
         let deleted = self.inner.store.delete_connection(name).await?;
         self.inner.connections.by_name.write().unwrap_or_else(|p| p.into_inner()).remove(name);
         Ok(deleted)
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
     }
 
     fn control(&self, id: Uuid) -> Result<Control, EngineError> {

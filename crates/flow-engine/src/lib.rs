@@ -5,6 +5,7 @@
 pub mod coalesce;
 mod config;
 mod engine;
+mod subflows;
 
 pub use config::{ConfigError, EngineConfig, HistoryLocation};
 pub use engine::{Engine, EngineError, RunOptions};
@@ -21,3 +22,4 @@ pub use flow_secrets::{
     VaultConfig,
 };
 pub use flow_store::{ExecutionDetail, ExecutionSummary, ListQuery};
+pub use subflows::FlowOrigin;

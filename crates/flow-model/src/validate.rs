@@ -32,6 +32,8 @@ pub enum ProblemKind {
     InvalidTemplate,
     /// A named connection whose system does not answer (found by the pre-run check).
     ConnectionUnreachable,
+    /// A sub-flow that cannot run: missing, ports that do not fit, nested too deep, or invalid.
+    Subflow,
 }
 
 /// A fix the editor can apply with one click.

@@ -21,6 +21,7 @@ mod script;
 mod simple_expr;
 mod sort;
 mod static_data;
+mod subflow;
 
 /// Every node type this build can run.
 pub fn catalog() -> Vec<Arc<dyn NodeType>> {
@@ -37,6 +38,9 @@ pub fn catalog() -> Vec<Arc<dyn NodeType>> {
         Arc::new(collect::Collect),
         Arc::new(delay::Delay),
         Arc::new(fail::Fail),
+        Arc::new(subflow::Subflow),
+        Arc::new(subflow::FlowInput),
+        Arc::new(subflow::FlowOutput),
     ];
     types.extend(flow_postgres::node_types());
     types.extend(flow_mongodb::node_types());

@@ -21,10 +21,11 @@ use uuid::Uuid;
 
 use crate::dry_build::BuildError;
 use crate::operator::Emitter;
+use crate::subflow::{Frame, Scope};
 use crate::{
     Breakers, BuildContext, ConnectionSource, Counters, ErrorKind, Event, EventBus, EventKind,
     ExecutionEvent, ExecutionState, FetchedSecrets, NoSecrets, NodeError, NodeEvent, NodeState, NodeTypes,
-    Operator, Redactor, Resources, RetryPolicy, SecretRef, SecretSource, Templates,
+    Operator, Redactor, Resources, RetryPolicy, SecretRef, SecretSource, SubflowScope, Subflows, Templates,
 };
 
 /// Engine-wide execution settings.
@@ -66,6 +67,10 @@ pub struct ExecutionRequest {
     pub vars: BTreeMap<String, serde_json::Value>,
     /// Secrets the pre-run check fetched already; the run fetches only the others.
     pub secrets: FetchedSecrets,
+    /// The flows its `subflow` nodes run, resolved before the run.
+    pub subflows: Subflows,
+    /// The execution whose `subflow` node runs this one.
+    pub parent_id: Option<Uuid>,
 }
 
 /// Pause, resume and cancel for one execution; cheap to clone.
@@ -147,6 +152,12 @@ pub struct ExecutionReport {
     /// Records kept by result sinks (Collect), by node id.
     #[ts(type = "Record<string, Array<Record<string, unknown>>>")]
     pub results: BTreeMap<String, Vec<Record>>,
+    /// The execution whose `subflow` node ran this one.
+    #[serde(default)]
+    pub parent_id: Option<Uuid>,
+    /// The executions this one's `subflow` nodes ran.
+    #[serde(default)]
+    pub children: Vec<ExecutionReport>,
 }
 
 impl ExecutionReport {
@@ -208,7 +219,12 @@ impl NodeStats {
 
 /// State shared by the node tasks of one execution.
 struct Shared {
-    execution_id: Uuid,
+    /// The execution events are published under: the root's, for a sub-flow's child.
+    events_id: Uuid,
+    /// Prefix of node ids in events (the path of `subflow` nodes to a child, `""` for the root).
+    prefix: String,
+    /// A sub-flow's child: its own execution states are not published, its `subflow` node's are.
+    is_child: bool,
     correlation_id: String,
     bus: EventBus,
     breakers: Arc<Breakers>,
@@ -223,11 +239,34 @@ struct Shared {
 impl Shared {
     fn event(&self, kind: EventKind) {
         self.bus.publish(Event {
-            execution_id: self.execution_id,
+            execution_id: self.events_id,
             correlation_id: self.correlation_id.clone(),
             at: Utc::now(),
             kind,
         });
+    }
+
+    /// A node's id in events.
+    fn node_id(&self, stats: &NodeStats) -> String {
+        format!("{}{}", self.prefix, stats.id)
+    }
+
+    /// Moves the execution's state and announces it (a child's is not announced: its `subflow`
+    /// node's state stands for it).
+    fn execution_state(
+        &self,
+        state: &mut ExecutionState,
+        event: ExecutionEvent,
+        flow: &str,
+        error: Option<String>,
+    ) {
+        match state.on(event) {
+            Ok(next) => *state = next,
+            Err(e) => tracing::error!(error = %e, "invalid execution transition"),
+        }
+        if !self.is_child {
+            self.event(EventKind::ExecutionState { flow: flow.to_owned(), state: *state, error });
+        }
     }
 
     /// Applies a node transition and announces it. A refused transition is an executor defect;
@@ -267,7 +306,7 @@ impl Shared {
             }
         };
         self.event(EventKind::NodeState {
-            node: stats.id.clone(),
+            node: self.node_id(stats),
             state,
             attempt: stats.attempts.load(Ordering::Relaxed).max(1),
             counters: stats.counters(),
@@ -284,7 +323,7 @@ impl Shared {
                 let rate = interval
                     .map(|d| (now.records_out.saturating_sub(last[i].records_out)) as f64 / d.as_secs_f64())
                     .unwrap_or(0.0);
-                self.event(EventKind::NodeProgress { node: stats.id.clone(), counters: now, rate });
+                self.event(EventKind::NodeProgress { node: self.node_id(stats), counters: now, rate });
                 last[i] = now;
             }
         }
@@ -303,6 +342,30 @@ impl Shared {
         }
         drop(failure);
         self.halt.cancel();
+    }
+}
+
+/// An execution whose nodes have all ended, waiting for [`Runtime::conclude`] to commit or roll
+/// back its sinks.
+pub(crate) struct Ran {
+    request: ExecutionRequest,
+    sh: Arc<Shared>,
+    ops: Vec<Option<Box<dyn Operator>>>,
+    failure: Option<(usize, NodeError)>,
+    cancelled: bool,
+    started_at: DateTime<Utc>,
+    exec_state: ExecutionState,
+    scope: SubflowScope,
+}
+
+impl Ran {
+    /// The node that failed first, by id, and its error.
+    pub(crate) fn failure(&self) -> Option<(&str, &NodeError)> {
+        self.failure.as_ref().map(|(idx, e)| (self.request.flow.nodes[*idx].id.as_str(), e))
+    }
+
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancelled
     }
 }
 
@@ -338,7 +401,8 @@ struct NodeTask {
     /// node's input port.
     chained: Option<(usize, usize)>,
     emitter: Emitter,
-    timeout: Duration,
+    /// Per call; `None` for nodes that wait on another execution's nodes.
+    timeout: Option<Duration>,
     retry: RetryPolicy,
     target: Option<String>,
     span: tracing::Span,
@@ -493,16 +557,22 @@ impl NodeTask {
             }
             self.emitter.clear();
             let timeout = self.timeout;
+            let call = call(self.op.as_mut(), &mut step, &mut self.emitter);
+            let timed = async {
+                match timeout {
+                    Some(timeout) => tokio::time::timeout(timeout, call).await.unwrap_or_else(|_| {
+                        Err(NodeError::new(
+                            ErrorKind::Timeout,
+                            format!("timed out after {} ms", timeout.as_millis()),
+                        ))
+                    }),
+                    None => call.await,
+                }
+            };
             let result = tokio::select! {
                 biased;
                 () = sh.halt.cancelled() => return Err(NodeError::cancelled()),
-                r = tokio::time::timeout(timeout, call(self.op.as_mut(), &mut step, &mut self.emitter))
-                    .instrument(self.span.clone()) => {
-                    r.unwrap_or_else(|_| Err(NodeError::new(
-                        ErrorKind::Timeout,
-                        format!("timed out after {} ms", timeout.as_millis()),
-                    )))
-                }
+                r = timed.instrument(self.span.clone()) => r,
             };
             let error = match result {
                 Ok(more) => {
@@ -635,6 +705,7 @@ impl Runtime {
             execution_resources: Arc::clone(execution_resources),
             engine_resources: Arc::clone(&self.resources),
             templates: Arc::clone(templates),
+            subflow: SubflowScope::default(),
         }
     }
 
@@ -659,23 +730,41 @@ impl Runtime {
             correlation_id = %request.correlation_id,
             flow = %request.flow.name,
         );
-        self.run_inner(request, control).instrument(span).await
+        let frame = Frame {
+            root_id: request.id,
+            prefix: String::new(),
+            depth: 0,
+            cancel: control.cancel.clone(),
+            paused: control.paused.subscribe(),
+            resources: Arc::new(Resources::default()),
+            ports: None,
+        };
+        async {
+            let ran = self.execute(request, frame).await;
+            self.conclude(ran, true).await
+        }
+        .instrument(span)
+        .await
     }
 
-    async fn run_inner(&self, request: ExecutionRequest, control: Control) -> ExecutionReport {
+    /// Runs every node of an execution (the root or a sub-flow's child) to its end and settles
+    /// their states; the sinks' writes wait for [`Runtime::conclude`].
+    pub(crate) async fn execute(&self, request: ExecutionRequest, frame: Frame) -> Ran {
         let started_at = Utc::now();
-        let flow = &request.flow;
-        let n = flow.nodes.len();
-        let halt = control.cancel.child_token();
+        let n = request.flow.nodes.len();
+        let halt = frame.cancel.child_token();
         let sh = Arc::new(Shared {
-            execution_id: request.id,
+            events_id: frame.root_id,
+            prefix: frame.prefix.clone(),
+            is_child: frame.is_child(),
             correlation_id: request.correlation_id.clone(),
             bus: self.bus.clone(),
             breakers: Arc::clone(&self.breakers),
             halt: halt.clone(),
-            paused: control.paused.subscribe(),
+            paused: frame.paused.clone(),
             failure: Mutex::new(None),
-            nodes: flow
+            nodes: request
+                .flow
                 .nodes
                 .iter()
                 .map(|node| {
@@ -699,29 +788,35 @@ impl Runtime {
             preview_rows: self.config.preview_rows,
         });
         let mut exec_state = ExecutionState::Queued;
-        let set_exec = |state: &mut ExecutionState, event: ExecutionEvent, error: Option<String>| {
-            match state.on(event) {
-                Ok(next) => *state = next,
-                Err(e) => tracing::error!(error = %e, "invalid execution transition"),
-            }
-            sh.event(EventKind::ExecutionState { flow: flow.name.clone(), state: *state, error });
-        };
-        set_exec(&mut exec_state, ExecutionEvent::Start, None);
+        sh.execution_state(&mut exec_state, ExecutionEvent::Start, &request.flow.name, None);
 
-        let mut ops: Vec<Option<Box<dyn Operator>>> = match self.build_operators(&request, &halt).await {
-            Ok(ops) => ops.into_iter().map(Some).collect(),
-            Err((idx, e)) => {
-                sh.transition(idx, NodeEvent::Fail, Some(&e), None);
-                sh.fail(idx, e);
-                (0..n).map(|_| None).collect()
-            }
-        };
+        let cancel = frame.cancel.clone();
+        let mut paused = frame.paused.clone();
+        let is_child = frame.is_child();
+        let scope = SubflowScope::new(Scope {
+            runtime: self.clone(),
+            execution_id: request.id,
+            correlation_id: request.correlation_id.clone(),
+            vars: self.variables(&request.flow, &request.vars),
+            subflows: request.subflows.clone(),
+            frame,
+            children: Arc::default(),
+        });
+        let mut ops: Vec<Option<Box<dyn Operator>>> =
+            match self.build_operators(&request, &scope, &halt).await {
+                Ok(ops) => ops.into_iter().map(Some).collect(),
+                Err((idx, e)) => {
+                    sh.transition(idx, NodeEvent::Fail, Some(&e), None);
+                    sh.fail(idx, e);
+                    (0..n).map(|_| None).collect()
+                }
+            };
 
-        // Pause/resume of the execution as a whole, announced as execution states.
-        let pause_watch = {
+        // Pause/resume of the execution as a whole, announced as execution states (a child's
+        // nodes show it; its own states are not announced).
+        let pause_watch = (!is_child).then(|| {
             let sh = Arc::clone(&sh);
-            let mut paused = control.paused.subscribe();
-            let flow_name = flow.name.clone();
+            let flow_name = request.flow.name.clone();
             let halt = halt.clone();
             tokio::spawn(async move {
                 let mut state = ExecutionState::Running;
@@ -741,22 +836,24 @@ impl Runtime {
                     }
                 }
             })
-        };
+        });
         let ticker = self.spawn_ticker(Arc::clone(&sh));
 
         if !halt.is_cancelled() {
-            self.run_tasks(flow, &sh, &mut ops).await;
+            self.run_tasks(&request.flow, &sh, &mut ops).await;
         }
         ticker.abort();
-        pause_watch.abort();
+        if let Some(pause_watch) = pause_watch {
+            pause_watch.abort();
+        }
         // A last progress event per node, so subscribers end on the final counters.
         sh.publish_progress(&mut vec![Counters::default(); n], None);
 
-        // Decide the outcome.
+        // Settle the states of the nodes that did not end.
         let failure = sh.failure.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let cancelled = control.cancel.is_cancelled() && failure.is_none();
+        let cancelled = cancel.is_cancelled() && failure.is_none();
         if let Some((failed, _)) = &failure {
-            let downstream = downstream_of(flow, *failed);
+            let downstream = downstream_of(&request.flow, *failed);
             for idx in 0..n {
                 if !sh.state(idx).is_terminal() {
                     // Nodes that never started, or that depend on the failed one, were skipped;
@@ -777,7 +874,14 @@ impl Runtime {
                 }
             }
         }
+        Ran { request, sh, ops, failure, cancelled, started_at, exec_state, scope }
+    }
 
+    /// Ends an execution whose nodes ran: commits every sink when it succeeded and `commit`
+    /// holds (a child's parent succeeded too), otherwise rolls every sink back; then reports.
+    pub(crate) async fn conclude(&self, ran: Ran, commit: bool) -> ExecutionReport {
+        let Ran { request, sh, mut ops, failure, cancelled, started_at, mut exec_state, scope } = ran;
+        let flow = &request.flow;
         let mut sinks: HashMap<usize, SinkOutcome> = HashMap::new();
         let mut commit_error: Option<(usize, NodeError)> = None;
         let is_sink = |idx: usize| {
@@ -786,7 +890,7 @@ impl Runtime {
         let succeeded = failure.is_none() && !cancelled;
         for (idx, op) in ops.iter_mut().enumerate() {
             let Some(op) = op else { continue };
-            let commit = succeeded && commit_error.is_none();
+            let commit = succeeded && commit && commit_error.is_none();
             let result = if commit {
                 tokio::time::timeout(self.config.node_timeout, op.commit()).await
             } else {
@@ -829,9 +933,12 @@ impl Runtime {
                 (ExecutionEvent::Fail, Some(format!("node `{}` failed: {}", flow.nodes[*idx].id, e.message)))
             }
             (None, None, true) => (ExecutionEvent::Cancel, None),
+            (None, None, false) if !commit => {
+                (ExecutionEvent::Fail, Some("rolled back: the parent execution did not succeed".to_owned()))
+            }
             (None, None, false) => (ExecutionEvent::Succeed, None),
         };
-        set_exec(&mut exec_state, final_event, error.clone());
+        sh.execution_state(&mut exec_state, final_event, &flow.name, error.clone());
 
         let nodes = sh
             .nodes
@@ -854,6 +961,8 @@ impl Runtime {
                 }
             })
             .collect();
+        // Drop the operators (and the children's) before reporting: nothing stays open.
+        drop(ops);
         ExecutionReport {
             id: request.id,
             correlation_id: request.correlation_id,
@@ -864,6 +973,8 @@ impl Runtime {
             finished_at: Utc::now(),
             nodes,
             results,
+            parent_id: request.parent_id,
+            children: scope.take_children(),
         }
     }
 
@@ -873,6 +984,7 @@ impl Runtime {
     async fn build_operators(
         &self,
         request: &ExecutionRequest,
+        scope: &SubflowScope,
         halt: &CancellationToken,
     ) -> Result<Vec<Box<dyn Operator>>, (usize, NodeError)> {
         let flow = &request.flow;
@@ -881,17 +993,19 @@ impl Runtime {
         for (reference, value) in &request.secrets.0 {
             templates.add_secret(reference.clone(), value.clone());
         }
-        let execution_resources = Arc::new(Resources::default());
         let mut ops = Vec::with_capacity(flow.nodes.len());
         for (idx, node) in flow.nodes.iter().enumerate() {
             self.fetch_secrets(node, &templates, halt).await.map_err(|e| (idx, e))?;
-            let bctx = self.build_context(
-                &node.id,
-                request.id,
-                &request.correlation_id,
-                &execution_resources,
-                &templates,
-            );
+            let bctx = BuildContext {
+                subflow: scope.clone(),
+                ..self.build_context(
+                    &node.id,
+                    request.id,
+                    &request.correlation_id,
+                    &scope.resources(),
+                    &templates,
+                )
+            };
             ops.push(self.build_node(node, &bctx).map_err(|e| (idx, NodeError::from(e)))?);
         }
         Ok(ops)
@@ -973,7 +1087,18 @@ impl Runtime {
         Ok(())
     }
 
-    /// The templates of an execution: the flow's variables overridden by the run's.
+    /// The variables of an execution: the flow's, overridden by the run's.
+    fn variables(
+        &self,
+        flow: &Flow,
+        vars: &BTreeMap<String, serde_json::Value>,
+    ) -> BTreeMap<String, serde_json::Value> {
+        let mut all = flow.variables.clone();
+        all.extend(vars.clone());
+        all
+    }
+
+    /// The templates of an execution, on its variables.
     pub(crate) fn templates(
         &self,
         flow: &Flow,
@@ -981,9 +1106,7 @@ impl Runtime {
         execution_id: &str,
         correlation_id: &str,
     ) -> Templates {
-        let mut all = flow.variables.clone();
-        all.extend(vars.clone());
-        Templates::new(all, execution_id, correlation_id, &flow.name)
+        Templates::new(self.variables(flow, vars), execution_id, correlation_id, &flow.name)
     }
 
     /// Renders one node's templates and builds its operator.
@@ -1134,6 +1257,11 @@ impl Runtime {
         let error_port = desc.outputs.iter().position(|p| p.name == "error");
         let retry = self.retry_policy(node);
         let on_error = if error_port.is_some() { node.settings.on_error } else { OnError::Fail };
+        let timeout = match node.settings.timeout_ms {
+            Some(ms) => Some(Duration::from_millis(ms)),
+            None if op.untimed() => None,
+            None => Some(self.config.node_timeout),
+        };
         NodeTask {
             idx,
             emitter: Emitter::new(desc.outputs.len(), error_port, on_error),
@@ -1141,7 +1269,7 @@ impl Runtime {
             op,
             outputs,
             chained: next.map(|(_, out_port, in_port)| (out_port, in_port)),
-            timeout: node.settings.timeout_ms.map_or(self.config.node_timeout, Duration::from_millis),
+            timeout,
             retry,
             span: tracing::info_span!("node", node_id = %node.id, node_type = %node.node_type),
         }

@@ -1,7 +1,7 @@
 //! The flow runtime: the operator interface node types implement, and the executor that runs a
 //! validated flow as concurrent node tasks joined by bounded channels, with per-node timeouts,
 //! retries, circuit breakers, pause/resume/cancel, coalesced progress events and
-//! commit-or-rollback of sinks. Knows nothing of hosts (Tauri, HTTP, Redis) or storage.
+//! commit-or-rollback of sinks, and sub-flows run as child executions. Knows nothing of hosts (Tauri, HTTP, Redis) or storage.
 
 mod breaker;
 mod describe;
@@ -14,6 +14,7 @@ mod resources;
 mod retry;
 mod secrets;
 mod state;
+mod subflow;
 mod template;
 
 pub use breaker::{BreakerConfig, BreakerOpen, BreakerState, Breakers, CircuitBreaker};
@@ -31,4 +32,5 @@ pub use secrets::{
     FetchedSecrets, NoSecrets, PROVIDER_NAMESPACES, Redactor, Scrubbed, SecretError, SecretRef, SecretSource,
 };
 pub use state::{ExecutionEvent, ExecutionState, InvalidTransition, NodeEvent, NodeState};
+pub use subflow::{ChildFlow, ChildRun, MAX_SUBFLOW_DEPTH, SubflowScope, Subflows};
 pub use template::{TemplateError, Templates};

@@ -9,7 +9,7 @@ use flow_model::{
     Batch, Catalog, CatalogError, Connection, NodeDescriptor, NodeSpec, OnError, Record, Value,
 };
 
-use crate::{ConnectionSource, NodeError, Resources, Templates};
+use crate::{ConnectionSource, NodeError, Resources, SubflowScope, Templates};
 
 /// Facts about the execution a node is built for, and what it may share.
 #[derive(Clone)]
@@ -27,6 +27,8 @@ pub struct BuildContext {
     pub engine_resources: Arc<Resources>,
     /// The execution's templates, for values rendered at build time (connection URLs).
     pub templates: Arc<Templates>,
+    /// The execution's place in its tree of sub-flows.
+    pub subflow: SubflowScope,
 }
 
 impl std::fmt::Debug for BuildContext {
@@ -99,6 +101,12 @@ pub trait Operator: Send {
     /// The execution failed or was cancelled: undo writes.
     async fn rollback(&mut self) -> Result<(), NodeError> {
         Ok(())
+    }
+
+    /// Its calls wait on the nodes of another execution of the tree (a sub-flow's parent or
+    /// child), which have timeouts of their own: no call timeout applies unless the node sets one.
+    fn untimed(&self) -> bool {
+        false
     }
 
     /// Circuit-breaker key of the external system this node talks to.

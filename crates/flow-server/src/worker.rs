@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use flow_engine::{Engine, EngineError, ExecutionState, Flow, RunOptions};
+use flow_engine::{Engine, EngineError, ExecutionState, Flow, FlowOrigin, RunOptions};
 use flow_queue::{JobContext, JobOutcome, Queue, Worker, WorkerConfig};
 use flow_store::Store;
 use serde::{Deserialize, Serialize};
@@ -95,6 +95,8 @@ impl Runner {
             owner: Some(job.owner),
             flow_id: Some(job.flow_id),
             fence: Some(ctx.delivery().token),
+            // Its sub-flows are flows of the same owner.
+            origin: FlowOrigin::Stored { id: Some(job.flow_id), owner: Some(job.owner) },
         };
         let started = self.engine.start(flow, options).await;
         if started.is_err() {

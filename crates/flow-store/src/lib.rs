@@ -15,10 +15,16 @@
 //!
 //! Decisions the callers rely on:
 //! - Executions list newest first by id. Ids are UUID v7, so this is start order; it lets one
-//!   index per filter (`(owner, id)`, `(flow_id, id)`, `(state, id)`, `(flow, id)`) serve filter,
-//!   order and keyset page (`ListQuery::before`) at once, and offset and keyset pages agree.
+//!   index per filter (`(owner, id)`, `(flow_id, id)`, `(parent_id, id)`, `(state, id)`,
+//!   `(flow, id)`) serve filter, order and keyset page (`ListQuery::before`) at once, and offset
+//!   and keyset pages agree.
 //! - `record_started` is idempotent: the server inserts the queued row, the worker's engine
 //!   records it again.
+//! - A sub-flow's run is an execution of its own: its `parent_id` names the execution whose
+//!   `subflow` node ran it, and `ListQuery::parent` lists one execution's children. A report's
+//!   `children` are not written (the engine records each child). `record_started` and
+//!   `record_finished` both write the parent where the row has none: a report without one does
+//!   not erase the one recorded first.
 //! - A user's flows and schedules are deleted with the user, a flow's schedules with the flow;
 //!   executions are history and stay, naming the owner and flow they had (no foreign keys, also
 //!   so a worker can record an execution whose flow was deleted while it ran).
@@ -122,8 +128,8 @@ impl Store {
     }
 
     /// An execution was queued or started: inserts its row, or, if it exists (the server
-    /// queued it, a worker starts it), sets its state and fills owner and flow id where they
-    /// are empty; its start time and correlation id stay.
+    /// queued it, a worker starts it), sets its state and fills owner, flow id and parent id
+    /// where they are empty; its start time and correlation id stay.
     pub async fn record_started(&self, execution: &NewExecution) -> Result<(), StoreError> {
         dispatch!(self.record_started(execution))
     }
@@ -157,7 +163,9 @@ impl Store {
     /// minute's metrics.
     ///
     /// Without a `record_started` before, the execution row is created from the report; with one,
-    /// its `started_at` (the time it was queued) is kept. Recording again replaces the nodes.
+    /// its `started_at` (the time it was queued) is kept, and the report's `parent_id` fills the
+    /// row's if empty. Recording again replaces the nodes. The report's `children` are not
+    /// written: each is recorded as an execution of its own.
     /// `fence` as for [`Store::record_state`]: a superseded report is not written.
     pub async fn record_finished(
         &self,

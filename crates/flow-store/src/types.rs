@@ -25,6 +25,8 @@ pub struct NewExecution {
     pub owner: Option<Uuid>,
     /// The stored flow it runs (server); None for a flow file.
     pub flow_id: Option<Uuid>,
+    /// The execution whose `subflow` node ran this one.
+    pub parent_id: Option<Uuid>,
     /// The fencing token of the worker's delivery (server); see `Store::record_state`.
     pub fence: Option<u64>,
 }
@@ -49,6 +51,10 @@ pub struct ListQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub flow_id: Option<Uuid>,
+    /// Only the children of this execution (those its `subflow` nodes ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub parent: Option<Uuid>,
     /// Keyset paging: only executions whose id is below this one (pass the last id of the
     /// previous page); each page costs the same however deep it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,6 +86,10 @@ pub struct ExecutionSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub flow_id: Option<Uuid>,
+    /// The execution whose `subflow` node ran this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub parent_id: Option<Uuid>,
 }
 
 /// One execution with the outcome of each node.

@@ -59,6 +59,8 @@ conformance!(
     schedules_are_created_read_listed_updated_and_deleted,
     deleting_a_user_or_flow_deletes_what_depends_on_it,
     finished_executions_are_rolled_up_per_minute_and_flow,
+    children_are_recorded_with_their_parent_and_listed_by_it,
+    record_finished_writes_the_parent_and_keeps_one_already_set,
 );
 
 async fn state_of(store: &Store, id: Uuid) -> ExecutionState {
@@ -98,6 +100,7 @@ async fn round_trip_returns_exactly_what_was_recorded(store: Store) {
             records_read: 3,
             owner: None,
             flow_id: None,
+            parent_id: None,
         },
         nodes: report.nodes.clone(),
     };
@@ -364,6 +367,7 @@ async fn detail_serializes_flat(store: Store) {
     assert_eq!(json["flow"], "orders");
     assert_eq!(json["nodes"][1]["error_kind"], "transient");
     assert!(json.get("owner").is_none(), "no owner: no field (desktop UI types)");
+    assert!(json.get("parent_id").is_none(), "no parent: no field");
     let back: ExecutionDetail = serde_json::from_str(&text).expect("deserialize");
     assert_eq!(back, detail);
 }
@@ -662,4 +666,63 @@ async fn finished_executions_are_rolled_up_per_minute_and_flow(store: Store) {
     ];
     assert_eq!(store.metrics_minutes(minute).await.expect("metrics"), expected);
     assert_eq!(store.metrics_minutes(minute + Duration::seconds(1)).await.expect("metrics"), expected[2..]);
+}
+
+/// A `subflow` node's execution names its parent; listing by parent returns the children only.
+async fn children_are_recorded_with_their_parent_and_listed_by_it(store: Store) {
+    let parent = succeeded_report(Uuid::now_v7(), "orders", 0, 1);
+    start(&store, &parent, ExecutionState::Running).await;
+    let child =
+        ExecutionReport { parent_id: Some(parent.id), ..succeeded_report(Uuid::now_v7(), "lookup", 1, 2) };
+    // new_execution takes the report's parent.
+    start(&store, &child, ExecutionState::Running).await;
+    store.record_finished(&child, None).await.expect("record child");
+    store.record_finished(&parent, None).await.expect("record parent");
+    // Another execution's child is not listed under this parent.
+    let other = ExecutionReport {
+        parent_id: Some(Uuid::now_v7()),
+        ..succeeded_report(Uuid::now_v7(), "lookup", 2, 1)
+    };
+    start(&store, &other, ExecutionState::Running).await;
+
+    let detail = store.get(child.id).await.expect("get").expect("child recorded");
+    assert_eq!(detail.summary.parent_id, Some(parent.id));
+    assert_eq!(detail.summary.state, ExecutionState::Succeeded);
+    let parent_summary = store.get(parent.id).await.expect("get").expect("parent recorded").summary;
+    assert_eq!(parent_summary.parent_id, None);
+
+    let all = store.list(&ListQuery::default()).await.expect("list");
+    let parents: Vec<(Uuid, Option<Uuid>)> = all.iter().map(|s| (s.id, s.parent_id)).collect();
+    assert_eq!(parents, [(other.id, other.parent_id), (child.id, Some(parent.id)), (parent.id, None)]);
+    let children_of = async |parent| {
+        ids_of(store.list(&ListQuery { parent: Some(parent), ..ListQuery::default() }).await.expect("list"))
+    };
+    assert_eq!(children_of(parent.id).await, [child.id]);
+    assert!(children_of(child.id).await.is_empty());
+}
+
+/// `record_finished` writes the report's parent on a row it creates and on one started without
+/// a parent; a report without one leaves the recorded parent.
+async fn record_finished_writes_the_parent_and_keeps_one_already_set(store: Store) {
+    let parent = Uuid::now_v7();
+    let not_started =
+        ExecutionReport { parent_id: Some(parent), ..succeeded_report(Uuid::now_v7(), "f", 0, 1) };
+    store.record_finished(&not_started, None).await.expect("record_finished");
+    let started_without = succeeded_report(Uuid::now_v7(), "f", 1, 1);
+    start(&store, &started_without, ExecutionState::Running).await;
+    let with_parent = ExecutionReport { parent_id: Some(parent), ..started_without.clone() };
+    store.record_finished(&with_parent, None).await.expect("record_finished");
+    let started_with =
+        ExecutionReport { parent_id: Some(parent), ..succeeded_report(Uuid::now_v7(), "f", 2, 1) };
+    start(&store, &started_with, ExecutionState::Running).await;
+    let without_parent = ExecutionReport { parent_id: None, ..started_with.clone() };
+    store.record_finished(&without_parent, None).await.expect("record_finished");
+
+    for id in [not_started.id, started_without.id, started_with.id] {
+        let summary = store.get(id).await.expect("get").expect("recorded").summary;
+        assert_eq!(summary.parent_id, Some(parent), "{id}");
+    }
+    let children =
+        store.list(&ListQuery { parent: Some(parent), ..ListQuery::default() }).await.expect("list");
+    assert_eq!(ids_of(children), [started_with.id, started_without.id, not_started.id]);
 }

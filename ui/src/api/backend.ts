@@ -26,10 +26,12 @@ export interface Backend {
   validateFlow(flow: Flow): Promise<ValidationReport>;
   /**
    * The full pre-run check, with I/O: output schemas described by the databases, and whether
-   * each named connection the flow uses answers. Takes up to a few seconds.
+   * each named connection the flow uses answers. Takes up to a few seconds. `path` is the flow's
+   * file (null for a new flow): sub-flow paths are relative to it.
    */
-  checkFlow(flow: Flow): Promise<ValidationReport>;
-  startExecution(flow: Flow, vars: Record<string, unknown>): Promise<string>;
+  checkFlow(flow: Flow, path: string | null): Promise<ValidationReport>;
+  /** Starts a run; `path` as for checkFlow. */
+  startExecution(flow: Flow, vars: Record<string, unknown>, path: string | null): Promise<string>;
   pauseExecution(id: string): Promise<void>;
   resumeExecution(id: string): Promise<void>;
   cancelExecution(id: string): Promise<void>;

@@ -25,11 +25,11 @@ export class TauriBackend implements Backend {
   validateFlow(flow: Flow): Promise<ValidationReport> {
     return invoke('validate_flow', { flow });
   }
-  checkFlow(flow: Flow): Promise<ValidationReport> {
-    return invoke('check_flow', { flow });
+  checkFlow(flow: Flow, path: string | null): Promise<ValidationReport> {
+    return invoke('check_flow', { flow, path });
   }
-  startExecution(flow: Flow, vars: Record<string, unknown>): Promise<string> {
-    return invoke('start_execution', { flow, vars });
+  startExecution(flow: Flow, vars: Record<string, unknown>, path: string | null): Promise<string> {
+    return invoke('start_execution', { flow, vars, path });
   }
   pauseExecution(id: string): Promise<void> {
     return invoke('pause_execution', { id });

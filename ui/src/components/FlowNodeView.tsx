@@ -45,6 +45,37 @@ function useNodeLive(id: string, far: boolean): NodeLive | undefined {
   return useSyncExternalStore(store.subscribe, snapshot);
 }
 
+/** A sub-flow lists at most this many of its nodes; the rest are in the list's tooltip. */
+const SUBFLOW_ROWS = 6;
+
+function subflowLine(path: string, n: NodeLive): string {
+  return `${path}: ${n.state}, out ${formatCount(n.counters.records_out)}${n.error ? ` (${n.error})` : ''}`;
+}
+
+/** A `subflow` node's child execution, as its events arrived: each node's state and records out. */
+function SubflowNodes({ id, nodes }: { id: string; nodes: Record<string, NodeLive> }) {
+  const entries = Object.entries(nodes);
+  const rest = entries.slice(SUBFLOW_ROWS);
+  return (
+    <ul className="fnode-subflow" data-testid={`node-subflow-${id}`}>
+      {entries.slice(0, SUBFLOW_ROWS).map(([path, n]) => (
+        <li key={path} data-testid={`node-subflow-${id}/${path}`} data-state={n.state} title={subflowLine(path, n)}>
+          <span className={`fnode-state-icon state-${n.state}`} aria-label={n.state}>
+            {NODE_STATE_ICON[n.state]}
+          </span>
+          <span className="path">{path}</span>
+          <span className="num">out {formatCount(n.counters.records_out)}</span>
+        </li>
+      ))}
+      {rest.length > 0 && (
+        <li className="more" title={rest.map(([path, n]) => subflowLine(path, n)).join('\n')}>
+          +{rest.length} more
+        </li>
+      )}
+    </ul>
+  );
+}
+
 /** `.fnode`'s top border: absolutely placed handles start below it. */
 const FNODE_BORDER_TOP = 1.5;
 
@@ -79,6 +110,8 @@ function FlowNodeViewImpl({ id, data, selected }: NodeProps<CanvasNode>) {
   const far = useFar();
   const live = useNodeLive(id, far);
   const problems = useFlow((s) => s.validation.byNode[id]);
+  // Not at far zoom, where the list is not drawn: its progress would re-render the node.
+  const subflow = useFlow((s) => (far ? undefined : (s.viewed ?? s.live)?.subflows[id]));
   const state: ShownState = live?.state ?? 'idle';
   const inputs = desc?.inputs ?? [];
   const outputs = desc?.outputs ?? [];
@@ -135,6 +168,7 @@ function FlowNodeViewImpl({ id, data, selected }: NodeProps<CanvasNode>) {
           {state === 'retrying' && live.retryInMs != null && <span className="rate"> · retrying after {live.retryInMs} ms</span>}
         </div>
       )}
+      {subflow && <SubflowNodes id={id} nodes={subflow} />}
       {live?.error && (
         <div className="fnode-error" data-testid={`node-error-${id}`} title={live.error}>
           <span className="badge">!</span>

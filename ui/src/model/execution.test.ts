@@ -72,6 +72,47 @@ describe('applying event batches', () => {
   });
 });
 
+describe('sub-flow events', () => {
+  it('keeps prefixed node ids out of the canvas nodes, by sub-flow node and path', () => {
+    const live = applyEvents(startedExecution(ID, 'f', ['src', 'enrich']), [
+      ev.node(ID, 'enrich', 'running'),
+      ev.node(ID, 'enrich/filter', 'running'),
+      ev.progress(ID, 'enrich/filter', 10, 4),
+      ev.node(ID, 'enrich/inner/sort', 'succeeded', { records_in: 4, records_out: 4, errors: 0 }),
+    ]);
+    expect(Object.keys(live.nodes)).toEqual(['src', 'enrich']);
+    expect(live.nodes.enrich.state).toBe('running');
+    expect(Object.keys(live.subflows)).toEqual(['enrich']);
+    expect(Object.keys(live.subflows.enrich)).toEqual(['filter', 'inner/sort']);
+    expect(live.subflows.enrich.filter).toMatchObject({ state: 'running', counters: { records_in: 10, records_out: 4, errors: 0 }, rate: 100 });
+    expect(live.subflows.enrich['inner/sort'].state).toBe('succeeded');
+  });
+
+  it('ignores what arrives for a sub-flow node after its terminal state', () => {
+    const live = applyEvents(startedExecution(ID, 'f', ['enrich']), [
+      ev.node(ID, 'enrich/filter', 'running'),
+      ev.node(ID, 'enrich/filter', 'failed', undefined, { error: 'bad field' }),
+    ]);
+    expect(live.subflows.enrich.filter).toMatchObject({ state: 'failed', error: 'bad field' });
+    expect(applyEvents(live, [ev.progress(ID, 'enrich/filter', 1, 1), ev.node(ID, 'enrich/filter', 'running')])).toBe(live);
+  });
+
+  it('keeps untouched sub-flows and canvas nodes identical', () => {
+    const live = applyEvents(startedExecution(ID, 'f', ['a', 'b']), [ev.node(ID, 'a/x', 'running'), ev.node(ID, 'b/y', 'running')]);
+    const next = applyEvents(live, [ev.progress(ID, 'a/x', 0, 5)]);
+    expect(next.nodes).toBe(live.nodes);
+    expect(next.subflows.b).toBe(live.subflows.b);
+    expect(next.subflows.a.x.counters.records_out).toBe(5);
+    expect(live.subflows.a.x.counters.records_out).toBe(0);
+  });
+
+  it('stops sub-flow rates when the execution ends', () => {
+    let live = applyEvents(startedExecution(ID, 'f', ['a']), [ev.node(ID, 'a/x', 'running'), ev.progress(ID, 'a/x', 0, 10, 99)]);
+    live = applyEvents(live, [ev.exec(ID, 'succeeded')]);
+    expect(live.subflows.a.x.rate).toBe(0);
+  });
+});
+
 describe('history details', () => {
   const detail: ExecutionDetail = {
     id: ID,
@@ -112,5 +153,10 @@ describe('history details', () => {
     const merged = mergeDetail(live, detail);
     expect(merged.nodes.a.sample).toEqual([{ x: 1 }]);
     expect(mergeDetail(live, { ...detail, id: 'other' })).toBe(live);
+  });
+
+  it('keeps the sub-flow nodes the events gave', () => {
+    const live = applyEvents(startedExecution(ID, 'f', ['a']), [ev.node(ID, 'a/x', 'succeeded'), ev.exec(ID, 'succeeded')]);
+    expect(mergeDetail(live, detail).subflows).toBe(live.subflows);
   });
 });

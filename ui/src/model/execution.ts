@@ -25,6 +25,12 @@ export interface LiveExecution {
   startedAt: string | null;
   finishedAt: string | null;
   nodes: Record<string, NodeLive>;
+  /**
+   * The nodes of sub-flows, which are not on the canvas: by the top-level `subflow` node's id,
+   * then by the rest of the node's path (`filter` for event node `enrich/filter`, `inner/filter`
+   * for `enrich/inner/filter`), in the order they were first heard of.
+   */
+  subflows: Record<string, Record<string, NodeLive>>;
 }
 
 export const ZERO: Counters = { records_in: 0, records_out: 0, errors: 0 };
@@ -56,7 +62,17 @@ function nodeLive(state: NodeState = 'pending'): NodeLive {
 export function startedExecution(id: string, flow: string, nodeIds: readonly string[]): LiveExecution {
   const nodes: Record<string, NodeLive> = {};
   for (const n of nodeIds) nodes[n] = nodeLive();
-  return { id, flow, state: 'queued', error: null, startedAt: null, finishedAt: null, nodes };
+  return { id, flow, state: 'queued', error: null, startedAt: null, finishedAt: null, nodes, subflows: {} };
+}
+
+/**
+ * Splits a node id from the events into the top-level node and the path inside its sub-flow: the
+ * engine publishes a sub-flow's node events on the parent execution, prefixed with the path of
+ * `subflow` node ids (`enrich/filter`). The path is null for a node of the flow itself.
+ */
+function splitNodeId(id: string): { top: string; path: string | null } {
+  const i = id.indexOf('/');
+  return i < 0 ? { top: id, path: null } : { top: id.slice(0, i), path: id.slice(i + 1) };
 }
 
 function sameCounters(a: Counters, b: Counters): boolean {
@@ -71,11 +87,23 @@ function sameCounters(a: Counters, b: Counters): boolean {
  */
 export function applyEvents(live: LiveExecution, events: readonly EngineEvent[]): LiveExecution {
   let nodes: Record<string, NodeLive> | null = null;
+  let subflows: Record<string, Record<string, NodeLive>> | null = null;
   let exec: LiveExecution = live;
-  const cur = (id: string): NodeLive | undefined => (nodes ?? live.nodes)[id];
+  const cur = (id: string): NodeLive | undefined => {
+    const { top, path } = splitNodeId(id);
+    return path === null ? (nodes ?? live.nodes)[id] : (subflows ?? live.subflows)[top]?.[path];
+  };
   const put = (id: string, n: NodeLive) => {
-    nodes ??= { ...live.nodes };
-    nodes[id] = n;
+    const { top, path } = splitNodeId(id);
+    if (path === null) {
+      nodes ??= { ...live.nodes };
+      nodes[id] = n;
+      return;
+    }
+    subflows ??= { ...live.subflows };
+    // Copied once per batch, so that the sub-flows this batch did not touch keep their identity.
+    if (subflows[top] === live.subflows[top]) subflows[top] = { ...live.subflows[top] };
+    subflows[top][path] = n;
   };
   for (const ev of events) {
     if (ev.execution_id !== live.id) continue;
@@ -122,9 +150,12 @@ export function applyEvents(live: LiveExecution, events: readonly EngineEvent[])
   if (isTerminalExecution(exec.state) && !isTerminalExecution(live.state)) {
     // Nothing moves once the execution is over.
     for (const [id, n] of Object.entries(nodes ?? live.nodes)) if (n.rate !== 0) put(id, { ...n, rate: 0 });
+    for (const [top, children] of Object.entries(subflows ?? live.subflows)) {
+      for (const [path, n] of Object.entries(children)) if (n.rate !== 0) put(`${top}/${path}`, { ...n, rate: 0 });
+    }
   }
-  if (nodes === null && exec === live) return live;
-  return nodes === null ? exec : { ...exec, nodes };
+  if (nodes === null && subflows === null) return exec;
+  return { ...exec, nodes: nodes ?? exec.nodes, subflows: subflows ?? exec.subflows };
 }
 
 /** A finished (or running) execution from the history, in the canvas's shape. */
@@ -152,6 +183,8 @@ export function fromDetail(detail: ExecutionDetail): LiveExecution {
     startedAt: detail.started_at,
     finishedAt: detail.finished_at,
     nodes,
+    // A sub-flow's nodes are in the history as a child execution of their own.
+    subflows: {},
   };
 }
 

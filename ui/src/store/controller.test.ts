@@ -84,7 +84,7 @@ describe('controller', () => {
     await c.init();
     store.getState().loadFlow(ACTIVE_USERS, null);
     await c.run();
-    expect(backend.startExecution).toHaveBeenCalledWith(expect.objectContaining({ name: 'Active users' }), {});
+    expect(backend.startExecution).toHaveBeenCalledWith(expect.objectContaining({ name: 'Active users' }), {}, null);
     push([ev.exec('exec-1', 'running'), ev.node('exec-1', 'users', 'running'), ev.progress('exec-1', 'users', 0, 42)]);
     expect(store.getState().live?.nodes.users.counters.records_out).toBe(42);
     await c.pause();
@@ -139,6 +139,27 @@ describe('controller', () => {
     expect(store.getState().dirty).toBe(false);
     expect(store.getState().filePath).toBe('/flows/saved.json');
     expect(fileNameFor('Sales by Region!')).toBe('sales-by-region.json');
+    c.dispose();
+  });
+
+  it("passes the flow's file to the check and the run, an example's too, for its sub-flow paths", async () => {
+    const { backend } = fakeBackend();
+    const store = createFlowStore();
+    const c = new Controller(store, backend, platform);
+    await c.init();
+    await c.openPath('/flows/parent.json');
+    await c.run();
+    expect(backend.checkFlow).toHaveBeenLastCalledWith(expect.anything(), '/flows/parent.json');
+    expect(backend.startExecution).toHaveBeenLastCalledWith(expect.anything(), {}, '/flows/parent.json');
+    await c.openExample({ path: '/ex/a.json', name: 'A' });
+    expect(store.getState().filePath).toBeNull();
+    expect(backend.checkFlow).toHaveBeenLastCalledWith(expect.anything(), '/ex/a.json');
+    // Saved elsewhere, its sub-flow paths are relative to the new file.
+    store.getState().renameNode('users', 'x');
+    await c.save();
+    expect(store.getState().sourcePath).toBe('/flows/saved.json');
+    await c.newFlow();
+    expect(store.getState().sourcePath).toBeNull();
     c.dispose();
   });
 });

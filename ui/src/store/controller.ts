@@ -158,7 +158,7 @@ export class Controller {
     const flow = s.toFlow();
     try {
       // Live validation of the same flow tells what only the check can find.
-      const [check, live] = await Promise.all([this.backend.checkFlow(flow), this.backend.validateFlow(flow)]);
+      const [check, live] = await Promise.all([this.backend.checkFlow(flow, s.sourcePath), this.backend.validateFlow(flow)]);
       if (seq === this.checkSeq) this.store.getState().applyCheck(check.problems, live.problems, docId);
     } catch (e) {
       if (seq === this.checkSeq) this.fail(e, 'Pre-run check');
@@ -191,7 +191,7 @@ export class Controller {
     st.beginRun();
     this.app.setState({ viewedId: null });
     try {
-      const id = await this.backend.startExecution(st.toFlow(), {});
+      const id = await this.backend.startExecution(st.toFlow(), {}, st.sourcePath);
       this.store.getState().runStarted(id);
       this.startWatchdog(id);
       void this.refreshHistory();
@@ -351,7 +351,8 @@ export class Controller {
     try {
       const flow = await this.backend.loadFlowFile(example.path);
       // An example opens as a new document: saving asks where, so the example stays as it is.
-      this.store.getState().loadFlow(flow, null);
+      // Its sub-flows are next to it, though.
+      this.store.getState().loadFlow(flow, null, example.path);
       this.app.setState({ viewedId: null });
     } catch (e) {
       this.fail(e, 'Example');

@@ -61,6 +61,11 @@ export interface FlowData {
   edges: CanvasEdge[];
   /** Where the flow is saved; null for a new flow or an example. */
   filePath: string | null;
+  /**
+   * The file the flow was read from or last saved to, an example's too: the engine resolves the
+   * flow's sub-flow paths against it. Null for a new flow.
+   */
+  sourcePath: string | null;
   /** Bumped when another flow is opened (file, example, new): answers about the last one are stale. */
   docId: number;
   dirty: boolean;
@@ -89,7 +94,8 @@ export interface FlowData {
 
 export interface FlowActions {
   setCatalog(descriptors: NodeDescriptor[]): void;
-  loadFlow(flow: Flow, path: string | null): void;
+  /** Opens `flow`, saved at `path`; `sourcePath` is where it was read from when not saved there (an example). */
+  loadFlow(flow: Flow, path: string | null, sourcePath?: string | null): void;
   newFlow(name?: string): void;
   toFlow(): Flow;
   onNodesChange(changes: NodeChange<CanvasNode>[]): void;
@@ -145,6 +151,7 @@ function initialData(catalog: NodeDescriptor[] = []): FlowData {
     nodes: doc.nodes,
     edges: doc.edges,
     filePath: null,
+    sourcePath: null,
     docId: 0,
     dirty: false,
     revision: 0,
@@ -230,7 +237,7 @@ export function createFlowStore(catalog: NodeDescriptor[] = []): FlowStore {
       change({ nodes }, { key });
     };
 
-    const resetDoc = (flow: Flow | null, path: string | null, name?: string) => {
+    const resetDoc = (flow: Flow | null, path: string | null, sourcePath: string | null, name?: string) => {
       const s = get();
       let meta: FlowMeta;
       let nodes: CanvasNode[];
@@ -250,6 +257,7 @@ export function createFlowStore(catalog: NodeDescriptor[] = []): FlowStore {
         nodes,
         edges,
         filePath: path,
+        sourcePath,
         docId: s.docId + 1,
         dirty: false,
         revision: s.revision + 1,
@@ -275,12 +283,12 @@ export function createFlowStore(catalog: NodeDescriptor[] = []): FlowStore {
         set({ catalog: descriptors, catalogByType: catalogByType(descriptors), version: get().version + 1 });
       },
 
-      loadFlow(flow, path) {
-        resetDoc(flow, path);
+      loadFlow(flow, path, sourcePath = path) {
+        resetDoc(flow, path, sourcePath);
       },
 
       newFlow(name) {
-        resetDoc(null, null, name);
+        resetDoc(null, null, null, name);
       },
 
       toFlow() {
@@ -561,7 +569,8 @@ export function createFlowStore(catalog: NodeDescriptor[] = []): FlowStore {
       },
 
       markSaved(path, revision) {
-        set(get().revision === revision ? { filePath: path, dirty: false } : { filePath: path });
+        const saved = { filePath: path, sourcePath: path };
+        set(get().revision === revision ? { ...saved, dirty: false } : saved);
       },
     };
   });

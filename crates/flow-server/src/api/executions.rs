@@ -53,6 +53,7 @@ pub(crate) async fn list(
         state: params.state,
         owner: caller.scope(),
         flow_id: params.flow_id,
+        parent: None,
         before: params.before,
     };
     let page: Vec<ExecutionSummary> = state.store.list(&query).await?;

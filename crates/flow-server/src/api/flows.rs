@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use flow_engine::{ExecutionState, Flow, ValidationReport};
+use flow_engine::{ExecutionState, Flow, FlowOrigin, ValidationReport};
 use flow_queue::NewJob;
 use flow_store::{NewExecution, StoreError, StoredFlow};
 use serde::{Deserialize, Serialize};
@@ -68,6 +68,11 @@ fn with_etag(status: StatusCode, flow: StoredFlow) -> Response {
 }
 
 /// The caller's flow `id`, or 404 (also for another user's flow).
+/// A stored flow's origin: its sub-flows are flows of its owner.
+fn stored_origin(stored: &StoredFlow) -> FlowOrigin {
+    FlowOrigin::Stored { id: Some(stored.id), owner: Some(stored.owner) }
+}
+
 pub(crate) async fn owned_flow(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<StoredFlow> {
     state
         .store
@@ -193,11 +198,13 @@ pub(crate) async fn delete(
     responses((status = 200, description = "Every problem, as `flow validate` reports them", body = Object)))]
 pub(crate) async fn validate(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Json(flow): Json<Flow>,
 ) -> ApiResult<Json<ValidationReport>> {
     check_version(&flow)?;
-    Ok(Json(state.engine.validate_shared(&flow, &BTreeMap::new()).await?))
+    // Its sub-flows are stored flows the caller may run.
+    let origin = FlowOrigin::Stored { id: None, owner: caller.scope() };
+    Ok(Json(state.engine.validate_shared(&flow, &BTreeMap::new(), &origin).await?))
 }
 
 /// What `POST /flows/{id}/run` takes (the body is optional).
@@ -232,7 +239,7 @@ pub(crate) async fn run(
         })?
     };
     let stored = owned_flow(&state, &caller, id).await?;
-    valid(state.engine.validate_shared(&stored.flow, &request.vars).await?)?;
+    valid(state.engine.validate_shared(&stored.flow, &request.vars, &stored_origin(&stored)).await?)?;
     let execution_id = Uuid::now_v7();
     let correlation_id = Uuid::new_v4().to_string();
     let flow_name = stored.flow.name.clone();
@@ -254,6 +261,7 @@ pub(crate) async fn run(
             started_at: Utc::now(),
             owner: Some(caller.id),
             flow_id: Some(stored.id),
+            parent_id: None,
             fence: None,
         })
         .await?;

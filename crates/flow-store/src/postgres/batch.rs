@@ -210,15 +210,16 @@ impl PgStore {
     }
 
     /// Inserts queued or started executions; one that exists (the server queued it, a worker
-    /// starts it) gets the new state and keeps its start time, and any owner and flow already
-    /// set. A delivery older than the row's fence changes nothing.
+    /// starts it) gets the new state and keeps its start time, and any owner, flow and parent
+    /// already set. A delivery older than the row's fence changes nothing.
     async fn insert_started(
         &self,
         conn: &mut PgConnection,
         started: &[(&NewExecution, String)],
     ) -> Result<(), StoreError> {
         let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(
-            "INSERT INTO executions (id, correlation_id, flow, state, started_at, owner, flow_id, fence) ",
+            "INSERT INTO executions \
+                 (id, correlation_id, flow, state, started_at, owner, flow_id, parent_id, fence) ",
         );
         insert.push_values(started, |mut row, (execution, state)| {
             row.push_bind(execution.id)
@@ -228,12 +229,14 @@ impl PgStore {
                 .push_bind(execution.started_at)
                 .push_bind(execution.owner)
                 .push_bind(execution.flow_id)
+                .push_bind(execution.parent_id)
                 .push_bind(fence_value(execution.fence));
         });
         insert.push(
             " ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, \
                  owner = coalesce(executions.owner, EXCLUDED.owner), \
                  flow_id = coalesce(executions.flow_id, EXCLUDED.flow_id), \
+                 parent_id = coalesce(executions.parent_id, EXCLUDED.parent_id), \
                  fence = coalesce(EXCLUDED.fence, executions.fence) \
              WHERE EXCLUDED.fence IS NULL OR executions.fence IS NULL OR executions.fence <= EXCLUDED.fence",
         );
@@ -346,9 +349,10 @@ impl PgStore {
             insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
         }
 
+        // A parent already set stays: a report without one does not erase it.
         let mut upsert: QueryBuilder<Postgres> = QueryBuilder::new(
-            "INSERT INTO executions \
-                 (id, correlation_id, flow, state, error, started_at, finished_at, records_out, records_read) ",
+            "INSERT INTO executions (id, correlation_id, flow, state, error, started_at, finished_at, \
+                 records_out, records_read, parent_id) ",
         );
         upsert.push_values(&live, |mut row, f| {
             row.push_bind(f.report.id)
@@ -359,12 +363,14 @@ impl PgStore {
                 .push_bind(f.report.started_at)
                 .push_bind(f.report.finished_at)
                 .push_bind(f.rows.records_out)
-                .push_bind(f.rows.records_read);
+                .push_bind(f.rows.records_read)
+                .push_bind(f.report.parent_id);
         });
         upsert.push(
             " ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, error = EXCLUDED.error, \
                  finished_at = EXCLUDED.finished_at, records_out = EXCLUDED.records_out, \
-                 records_read = EXCLUDED.records_read",
+                 records_read = EXCLUDED.records_read, \
+                 parent_id = coalesce(executions.parent_id, EXCLUDED.parent_id)",
         );
         upsert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
 

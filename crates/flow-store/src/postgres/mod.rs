@@ -145,6 +145,9 @@ impl PgStore {
         if let Some(flow_id) = query.flow_id {
             sql.push(" AND flow_id = ").push_bind(flow_id);
         }
+        if let Some(parent) = query.parent {
+            sql.push(" AND parent_id = ").push_bind(parent);
+        }
         if let Some(before) = query.before {
             sql.push(" AND id < ").push_bind(before);
         }

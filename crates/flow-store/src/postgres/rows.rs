@@ -10,7 +10,7 @@ use crate::codec::{CodecError, parse_enum, parse_int, parse_json, parse_optional
 use crate::{ExecutionSummary, MinuteRollup, Role, Schedule, StoredFlow, StoredFlowSummary, User};
 
 /// Columns of `executions` read into an `ExecutionRow`.
-pub(crate) const EXECUTION_COLUMNS: &str = "id, correlation_id, flow, state, error, started_at, finished_at, records_out, records_read, owner, flow_id";
+pub(crate) const EXECUTION_COLUMNS: &str = "id, correlation_id, flow, state, error, started_at, finished_at, records_out, records_read, owner, flow_id, parent_id";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ExecutionRow {
@@ -25,6 +25,7 @@ pub(crate) struct ExecutionRow {
     records_read: i64,
     owner: Option<Uuid>,
     flow_id: Option<Uuid>,
+    parent_id: Option<Uuid>,
 }
 
 impl ExecutionRow {
@@ -42,6 +43,7 @@ impl ExecutionRow {
             records_read: parse_int("executions.records_read", self.records_read)?,
             owner: self.owner,
             flow_id: self.flow_id,
+            parent_id: self.parent_id,
         })
     }
 }

@@ -24,6 +24,13 @@ fn nth_flow_id(n: i64) -> Uuid {
     Uuid::from_u128(0x0000_0000_0000_4000_9000_0000_0000_0000 | (n % 1000) as u128)
 }
 
+/// Every tenth execution is a sub-flow's, of one of a hundred parents, a thousand children each
+/// (as many as a stored flow has executions: with only a few, a sort of them all is as cheap as
+/// the index order, and the planner may choose either); the others have none.
+fn nth_parent(n: i64) -> Option<Uuid> {
+    (n % 10 == 0).then(|| Uuid::from_u128(0x0000_0000_0000_4000_a000_0000_0000_0000 | (n % 1000) as u128))
+}
+
 #[tokio::test]
 async fn keyset_pages_use_an_index_at_a_million_executions() {
     let url = std::env::var("POSTGRESQL_URL")
@@ -47,10 +54,11 @@ async fn keyset_pages_use_an_index_at_a_million_executions() {
 }
 
 async fn fill(store: &PgStore) {
-    // Same shapes as nth_id, nth_owner and nth_flow_id, computed by the server.
+    // Same shapes as nth_id, nth_owner, nth_flow_id and nth_parent, computed by the server.
     sqlx::query(
         "INSERT INTO executions \
-             (id, correlation_id, flow, state, started_at, finished_at, records_out, owner, flow_id) \
+             (id, correlation_id, flow, state, started_at, finished_at, records_out, owner, flow_id, \
+              parent_id) \
          SELECT ('00000000-0000-7000-8000-' || lpad(to_hex(n), 12, '0'))::uuid, \
                 'corr-' || n, \
                 'flow-' || (n % 50), \
@@ -59,7 +67,9 @@ async fn fill(store: &PgStore) {
                 timestamptz '2025-01-01 00:00:02Z' + n * interval '1 second', \
                 n % 1000, \
                 ('00000000-0000-4000-8000-' || lpad(to_hex(n % 100), 12, '0'))::uuid, \
-                ('00000000-0000-4000-9000-' || lpad(to_hex(n % 1000), 12, '0'))::uuid \
+                ('00000000-0000-4000-9000-' || lpad(to_hex(n % 1000), 12, '0'))::uuid, \
+                CASE WHEN n % 10 = 0 \
+                    THEN ('00000000-0000-4000-a000-' || lpad(to_hex(n % 1000), 12, '0'))::uuid END \
          FROM generate_series(1, $1::bigint) AS n",
     )
     .bind(ROWS)
@@ -77,6 +87,7 @@ async fn check_pages(store: &PgStore) {
         ("no filter", page.clone()),
         ("owner", ListQuery { owner: Some(nth_owner(7)), ..page.clone() }),
         ("flow_id", ListQuery { flow_id: Some(nth_flow_id(7)), ..page.clone() }),
+        ("parent", ListQuery { parent: nth_parent(70), ..page.clone() }),
         ("state", ListQuery { state: Some(ExecutionState::Failed), ..page.clone() }),
         ("flow name", ListQuery { flow: Some("flow-7".to_owned()), ..page.clone() }),
         // Owner 7's executions are all cancelled (n % 5 == 2): the combination matches.
@@ -104,6 +115,9 @@ async fn check_pages(store: &PgStore) {
         assert!(listed.iter().all(|e| e.id < before), "{what}: a row not before the key");
         if let Some(owner) = query.owner {
             assert!(listed.iter().all(|e| e.owner == Some(owner)), "{what}: another owner's row");
+        }
+        if let Some(parent) = query.parent {
+            assert!(listed.iter().all(|e| e.parent_id == Some(parent)), "{what}: another parent's child");
         }
         if let Some(state) = query.state {
             assert!(listed.iter().all(|e| e.state == state), "{what}: a row in another state");

@@ -102,13 +102,15 @@ impl SqliteStore {
 
     pub(crate) async fn record_started(&self, execution: &NewExecution) -> Result<(), StoreError> {
         // The row may exist (queued by the server, started by a worker): keep its start time and
-        // any owner and flow already set.
+        // any owner, flow and parent already set.
         sqlx::query(
-            "INSERT INTO executions (id, correlation_id, flow, state, started_at, owner, flow_id, fence) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+            "INSERT INTO executions \
+                 (id, correlation_id, flow, state, started_at, owner, flow_id, parent_id, fence) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
                  owner = coalesce(executions.owner, excluded.owner), \
                  flow_id = coalesce(executions.flow_id, excluded.flow_id), \
+                 parent_id = coalesce(executions.parent_id, excluded.parent_id), \
                  fence = coalesce(excluded.fence, executions.fence) \
              WHERE excluded.fence IS NULL OR executions.fence IS NULL OR executions.fence <= excluded.fence",
         )
@@ -119,6 +121,7 @@ impl SqliteStore {
         .bind(time_text(execution.started_at))
         .bind(execution.owner.map(|o| o.to_string()))
         .bind(execution.flow_id.map(|f| f.to_string()))
+        .bind(execution.parent_id.map(|p| p.to_string()))
         .bind(fence_value(execution.fence))
         .execute(&self.pool)
         .await
@@ -236,13 +239,15 @@ impl SqliteStore {
         .await
         .map_err(|e| self.query_error(e))?;
 
+        // A parent already set stays: a report without one does not erase it.
         sqlx::query(
-            "INSERT INTO executions \
-                 (id, correlation_id, flow, state, error, started_at, finished_at, records_out, records_read) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+            "INSERT INTO executions (id, correlation_id, flow, state, error, started_at, finished_at, \
+                 records_out, records_read, parent_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET state = excluded.state, error = excluded.error, \
                  finished_at = excluded.finished_at, records_out = excluded.records_out, \
-                 records_read = excluded.records_read",
+                 records_read = excluded.records_read, \
+                 parent_id = coalesce(executions.parent_id, excluded.parent_id)",
         )
         .bind(&id)
         .bind(&report.correlation_id)
@@ -253,6 +258,7 @@ impl SqliteStore {
         .bind(time_text(report.finished_at))
         .bind(rows.records_out)
         .bind(rows.records_read)
+        .bind(report.parent_id.map(|p| p.to_string()))
         .execute(&mut *conn)
         .await
         .map_err(|e| self.query_error(e))?;
@@ -328,6 +334,9 @@ impl SqliteStore {
         }
         if let Some(flow_id) = query.flow_id {
             sql.push(" AND flow_id = ").push_bind(flow_id.to_string());
+        }
+        if let Some(parent) = query.parent {
+            sql.push(" AND parent_id = ").push_bind(parent.to_string());
         }
         if let Some(before) = query.before {
             sql.push(" AND id < ").push_bind(before.to_string());

@@ -11,7 +11,7 @@ use crate::{ExecutionSummary, Role};
 use crate::{MinuteRollup, Schedule, StoredFlow, StoredFlowSummary, User};
 
 /// Columns of `executions` read into an `ExecutionRow`.
-pub(crate) const EXECUTION_COLUMNS: &str = "id, correlation_id, flow, state, error, started_at, finished_at, records_out, records_read, owner, flow_id";
+pub(crate) const EXECUTION_COLUMNS: &str = "id, correlation_id, flow, state, error, started_at, finished_at, records_out, records_read, owner, flow_id, parent_id";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ExecutionRow {
@@ -26,6 +26,7 @@ pub(crate) struct ExecutionRow {
     records_read: i64,
     owner: Option<String>,
     flow_id: Option<String>,
+    parent_id: Option<String>,
 }
 
 impl ExecutionRow {
@@ -45,6 +46,11 @@ impl ExecutionRow {
             records_read: parse_int("executions.records_read", self.records_read)?,
             owner: self.owner.as_deref().map(|o| parse_uuid("executions.owner", o)).transpose()?,
             flow_id: self.flow_id.as_deref().map(|f| parse_uuid("executions.flow_id", f)).transpose()?,
+            parent_id: self
+                .parent_id
+                .as_deref()
+                .map(|p| parse_uuid("executions.parent_id", p))
+                .transpose()?,
         })
     }
 }

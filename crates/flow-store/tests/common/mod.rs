@@ -85,6 +85,8 @@ pub(crate) fn failed_report(id: Uuid, flow: &str, start: i64) -> ExecutionReport
         finished_at: at(start) + Duration::milliseconds(1_500),
         nodes: vec![source, transform, sink, skipped],
         results: BTreeMap::new(),
+        parent_id: None,
+        children: Vec::new(),
     }
 }
 
@@ -105,6 +107,8 @@ pub(crate) fn succeeded_report(id: Uuid, flow: &str, start: i64, records_out: u6
         finished_at: at(start) + Duration::seconds(2),
         nodes: vec![only],
         results: BTreeMap::new(),
+        parent_id: None,
+        children: Vec::new(),
     }
 }
 
@@ -118,6 +122,7 @@ pub(crate) fn new_execution(report: &ExecutionReport, state: ExecutionState) -> 
         started_at: report.started_at,
         owner: None,
         flow_id: None,
+        parent_id: report.parent_id,
         fence: None,
     }
 }

@@ -25,4 +25,8 @@ owner?: string,
 /**
  * The stored flow it ran (server only).
  */
-flow_id?: string, };
+flow_id?: string, 
+/**
+ * The execution whose `subflow` node ran this one.
+ */
+parent_id?: string, };

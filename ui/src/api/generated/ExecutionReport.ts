@@ -9,4 +9,12 @@ export type ExecutionReport = { id: string, correlation_id: string, flow: string
 /**
  * Records kept by result sinks (Collect), by node id.
  */
-results: Record<string, Array<Record<string, unknown>>>, };
+results: Record<string, Array<Record<string, unknown>>>, 
+/**
+ * The execution whose `subflow` node ran this one.
+ */
+parent_id: string | null, 
+/**
+ * The executions this one's `subflow` nodes ran.
+ */
+children: Array<ExecutionReport>, };

@@ -30,6 +30,10 @@ owner?: string,
  */
 flow_id?: string, 
 /**
+ * Only the children of this execution (those its `subflow` nodes ran).
+ */
+parent?: string, 
+/**
  * Keyset paging: only executions whose id is below this one (pass the last id of the
  * previous page); each page costs the same however deep it is.
  */
