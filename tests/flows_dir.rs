@@ -1,14 +1,17 @@
-//! Every example in `flows/` loads, validates, saves back byte for byte, and runs to success.
+//! Every example in `flows/` loads, validates (following its sub-flows, in `flows/parts/`), saves
+//! back byte for byte, and runs to success.
 
 use std::path::PathBuf;
 
-use flow_engine::{Connection, ConnectionKind, ExecutionState, RunOptions, load_flow};
+use flow_engine::{Connection, ConnectionKind, ExecutionState, FlowOrigin, RunOptions, load_flow};
 use flow_model::to_canonical_json;
 
+/// The examples, and the sub-flows they run (`flows/parts/`, which run on their own too).
 fn flow_files() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../flows");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("flows/ exists")
+    let mut files: Vec<PathBuf> = [dir.clone(), dir.join("parts")]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap_or_else(|e| panic!("{}: {e}", d.display())))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
@@ -30,7 +33,7 @@ async fn every_example_flow_validates() {
     }
     for file in flow_files() {
         let flow = load_flow(&file).unwrap_or_else(|e| panic!("{e}"));
-        let report = engine.validate(&flow);
+        let report = engine.validate_at(&flow, &Default::default(), &FlowOrigin::File(file.clone())).await;
         assert!(report.is_valid(), "{}: {:#?}", file.display(), report.problems);
     }
 }
@@ -57,7 +60,8 @@ async fn every_example_flow_without_connections_runs_to_success() {
         if needs_connection(&flow) {
             continue;
         }
-        let report = engine.run(flow, RunOptions::default()).await.expect("starts");
+        let options = RunOptions { origin: FlowOrigin::File(file.clone()), ..RunOptions::default() };
+        let report = engine.run(flow, options).await.expect("starts");
         assert_eq!(report.state, ExecutionState::Succeeded, "{}: {:?}", file.display(), report.error);
     }
 }

@@ -85,7 +85,7 @@ async fn a_parent_streams_100k_records_through_a_child_with_exact_counts() {
 
     let child = only_child(&report);
     assert_eq!(child.state, ExecutionState::Succeeded);
-    assert_eq!(child.parent_id, Some(report.id));
+    assert_eq!((child.parent_id, child.parent_node.as_deref()), (Some(report.id), Some("sub")));
     assert_eq!(child.correlation_id, report.correlation_id, "the child keeps the correlation id");
     let counts = |id: &str| child.node(id).map(|n| (n.counters.records_in, n.counters.records_out));
     assert_eq!(counts("in"), Some((0, 100_000)));

@@ -381,6 +381,7 @@ async fn history_writes(d: &Deployment) -> Result<(f64, f64)> {
                         nodes: vec![node],
                         results: BTreeMap::new(),
                         parent_id: None,
+                        parent_node: None,
                         children: Vec::new(),
                     };
                     store.record_finished(&report, Some(1)).await?;

@@ -42,6 +42,7 @@ impl Display {
         Self { multi, bars }
     }
 
+    /// Also the nodes of sub-flows, by path (`normalize/keep`), as events name them.
     pub(crate) fn apply(&mut self, event: &Event) {
         match &event.kind {
             EventKind::NodeState { node, state, counters, error, attempt, retry_in_ms } => {
@@ -95,22 +96,31 @@ impl Display {
             "{:<24} {:<10} {:>12} {:>12} {:>8} {:>8}",
             "node", "state", "in", "out", "errors", "attempts"
         );
-        for n in &report.nodes {
-            eprintln!(
-                "{:<24} {:<10} {:>12} {:>12} {:>8} {:>8}",
-                n.node_id,
-                format!("{:?}", n.state),
-                n.counters.records_in,
-                n.counters.records_out,
-                n.counters.errors,
-                n.attempts
-            );
-            if let Some(e) = &n.error {
-                eprintln!("    error: {e}");
-            }
-        }
+        print_nodes(report, "");
         if let Some(e) = &report.error {
             eprintln!("failed: {e}");
         }
+    }
+}
+
+/// One row per node of `report`, then the rows of its sub-flows' executions under their paths.
+fn print_nodes(report: &ExecutionReport, prefix: &str) {
+    for n in &report.nodes {
+        eprintln!(
+            "{:<24} {:<10} {:>12} {:>12} {:>8} {:>8}",
+            format!("{prefix}{}", n.node_id),
+            format!("{:?}", n.state),
+            n.counters.records_in,
+            n.counters.records_out,
+            n.counters.errors,
+            n.attempts
+        );
+        if let Some(e) = &n.error {
+            eprintln!("    error: {e}");
+        }
+    }
+    for child in &report.children {
+        let node = child.parent_node.as_deref().unwrap_or_default();
+        print_nodes(child, &format!("{prefix}{node}/"));
     }
 }

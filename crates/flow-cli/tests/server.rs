@@ -150,6 +150,70 @@ async fn serve_and_worker_run_a_flow_end_to_end() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_stored_flow_runs_a_stored_sub_flow_of_its_owner_by_id() {
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    ctx.add_user("bob", BOB_PW, false);
+    let server = ctx.serve("serve", 1, &[]).await;
+    let api = server.api();
+    let (alice, bob) = (api.login("alice", ALICE_PW).await, api.login("bob", BOB_PW).await);
+
+    let child = chain(
+        "evens",
+        &[
+            ("in", "input", json!({})),
+            ("even", "filter", json!({"conditions": [{"field": "x", "op": "eq", "value": 0}]})),
+            ("out", "output", json!({})),
+        ],
+    );
+    let child_id = api.create_flow(&alice, &child).await;
+    let parent = |child_id: &str| {
+        chain(
+            "parent",
+            &[
+                ("rows", "generate_rows", json!({"count": 10, "fields": {"x": {"cycle": [0, 1]}}})),
+                ("sub", "subflow", json!({"flow": child_id})),
+                ("out", "collect", json!({})),
+            ],
+        )
+    };
+    let parent_id = api.create_flow(&alice, &parent(&child_id)).await;
+    let execution = api.run(&alice, &parent_id).await;
+    let detail = api.wait_finished(&alice, &execution, Duration::from_secs(60)).await;
+    assert_eq!(detail["state"], "succeeded", "{detail:#}");
+    let sub = &node(&detail, "sub")["counters"];
+    assert_eq!((sub["records_in"].clone(), sub["records_out"].clone()), (json!(10), json!(5)), "{detail:#}");
+
+    // The child is recorded as alice's, under its parent.
+    let r = api.get(&format!("/executions?parent={execution}"), &alice).await;
+    let children = r.expect(200, "GET /executions?parent=");
+    let children = children.as_array().expect("a list");
+    assert_eq!(children.len(), 1, "{}", r.text);
+    assert_eq!(
+        (children[0]["flow"].clone(), children[0]["parent_id"].clone()),
+        (json!("evens"), json!(execution))
+    );
+    let child_detail =
+        api.get(&format!("/executions/{}", children[0]["id"].as_str().unwrap_or_default()), &alice).await;
+    assert_eq!(child_detail.expect(200, "the child's detail")["state"], "succeeded");
+
+    // Another user's flow cannot be run as a sub-flow: it is as unknown as a missing one.
+    let r = api.post("/flows/validate", &bob, &parent(&child_id)).await;
+    let report = r.expect(200, "POST /flows/validate");
+    let problems = report["problems"].as_array().expect("problems");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["node"] == "sub" && p["message"].as_str().is_some_and(|m| m.contains("no such flow"))),
+        "{}",
+        r.text
+    );
+    let bobs = api.create_flow(&bob, &parent(&child_id)).await;
+    let r = api.call("POST", &format!("/flows/{bobs}/run"), Some(&bob), None).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn users_are_isolated() {
     let ctx = Ctx::new().await;
     ctx.add_user("alice", ALICE_PW, false);

@@ -403,7 +403,7 @@ impl Engine {
             vars: options.vars,
             secrets,
             subflows,
-            parent_id: None,
+            parent: None,
         };
         let owner = options.owner;
         let engine = self.clone();

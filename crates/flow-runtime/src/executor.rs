@@ -69,8 +69,8 @@ pub struct ExecutionRequest {
     pub secrets: FetchedSecrets,
     /// The flows its `subflow` nodes run, resolved before the run.
     pub subflows: Subflows,
-    /// The execution whose `subflow` node runs this one.
-    pub parent_id: Option<Uuid>,
+    /// The execution whose `subflow` node runs this one, and that node's id.
+    pub parent: Option<(Uuid, String)>,
 }
 
 /// Pause, resume and cancel for one execution; cheap to clone.
@@ -155,6 +155,9 @@ pub struct ExecutionReport {
     /// The execution whose `subflow` node ran this one.
     #[serde(default)]
     pub parent_id: Option<Uuid>,
+    /// That `subflow` node's id.
+    #[serde(default)]
+    pub parent_node: Option<String>,
     /// The executions this one's `subflow` nodes ran.
     #[serde(default)]
     pub children: Vec<ExecutionReport>,
@@ -973,7 +976,8 @@ impl Runtime {
             finished_at: Utc::now(),
             nodes,
             results,
-            parent_id: request.parent_id,
+            parent_id: request.parent.as_ref().map(|(id, _)| *id),
+            parent_node: request.parent.map(|(_, node)| node),
             children: scope.take_children(),
         }
     }

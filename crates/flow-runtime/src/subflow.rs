@@ -142,7 +142,7 @@ impl SubflowScope {
             vars: all_vars,
             secrets,
             subflows: child.subflows.clone(),
-            parent_id: Some(scope.execution_id),
+            parent: Some((scope.execution_id, node_id.to_owned())),
         };
         let frame = Frame {
             root_id: scope.frame.root_id,

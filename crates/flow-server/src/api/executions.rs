@@ -26,6 +26,8 @@ pub(crate) struct ListParams {
     /// Only executions in this state (`queued`, `running`, `paused`, `succeeded`, `failed`, `cancelled`).
     #[param(value_type = Option<String>)]
     state: Option<ExecutionState>,
+    /// Only the sub-flow executions this execution's `subflow` nodes ran.
+    parent: Option<Uuid>,
     /// Keyset paging: executions older than this one (the last id of the previous page).
     before: Option<Uuid>,
     /// Page size, 50 by default, at most 1000.
@@ -53,7 +55,7 @@ pub(crate) async fn list(
         state: params.state,
         owner: caller.scope(),
         flow_id: params.flow_id,
-        parent: None,
+        parent: params.parent,
         before: params.before,
     };
     let page: Vec<ExecutionSummary> = state.store.list(&query).await?;

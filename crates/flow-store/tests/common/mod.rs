@@ -86,6 +86,7 @@ pub(crate) fn failed_report(id: Uuid, flow: &str, start: i64) -> ExecutionReport
         nodes: vec![source, transform, sink, skipped],
         results: BTreeMap::new(),
         parent_id: None,
+        parent_node: None,
         children: Vec::new(),
     }
 }
@@ -108,6 +109,7 @@ pub(crate) fn succeeded_report(id: Uuid, flow: &str, start: i64, records_out: u6
         nodes: vec![only],
         results: BTreeMap::new(),
         parent_id: None,
+        parent_node: None,
         children: Vec::new(),
     }
 }

@@ -15,6 +15,10 @@ results: Record<string, Array<Record<string, unknown>>>,
  */
 parent_id: string | null, 
 /**
+ * That `subflow` node's id.
+ */
+parent_node: string | null, 
+/**
  * The executions this one's `subflow` nodes ran.
  */
 children: Array<ExecutionReport>, };

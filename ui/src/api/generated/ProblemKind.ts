@@ -3,4 +3,4 @@
 /**
  * What kind of problem was found.
  */
-export type ProblemKind = "duplicate_id" | "unknown_node_type" | "invalid_params" | "missing_node" | "missing_port" | "too_many_edges" | "required_input_unconnected" | "cycle" | "missing_field" | "incompatible_type" | "unknown_connection" | "invalid_expression" | "invalid_template" | "connection_unreachable";
+export type ProblemKind = "duplicate_id" | "unknown_node_type" | "invalid_params" | "missing_node" | "missing_port" | "too_many_edges" | "required_input_unconnected" | "cycle" | "missing_field" | "incompatible_type" | "unknown_connection" | "invalid_expression" | "invalid_template" | "connection_unreachable" | "subflow";
