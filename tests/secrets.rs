@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use flow_engine::{
     AwsConfig, AwsCredentials, Connection, ConnectionKind, Engine, EngineConfig, ExecutionState, Flow,
-    HistoryLocation, KeySource, RetryPolicy, RunOptions, SecretsConfig, VaultAuth, VaultConfig,
+    HistoryLocation, KeySource, ProviderSettings, ProviderSource, RetryPolicy, RunOptions, SecretsConfig,
+    VaultAuth, VaultConfig,
 };
 use flow_tests::results;
 use serde_json::json;
@@ -150,6 +151,42 @@ async fn local_secrets_fill_params_and_connection_urls() {
             && error.contains("flow secrets set nope"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_vault_set_up_in_the_store_serves_runs_after_a_restart_and_its_token_stays_sealed() {
+    let bao = Bao::start();
+    bao.put("db/creds", &[("password", "stored-pw-51c2")]);
+    let token = "canary-token-7e3f0a";
+    let created = bao.bao(&["token", "create", &format!("-id={token}"), "-policy=root"]);
+    assert!(created.status.success(), "bao token create: {}", String::from_utf8_lossy(&created.stderr));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let flow = || echo_flow("{{ secrets.vault[\"db/creds#password\"] }}");
+    {
+        let engine = engine(dir.path(), None).await;
+        let unconfigured = engine.run(flow(), RunOptions::default()).await.expect("starts");
+        assert!(
+            unconfigured.error.as_deref().is_some_and(|e| e.contains("`flow secrets vault`")),
+            "{:?}",
+            unconfigured.error
+        );
+        engine
+            .secrets()
+            .save_provider(ProviderSettings::Vault(bao.config(token)))
+            .expect("vault settings stored");
+        let report = engine.run(flow(), RunOptions::default()).await.expect("starts");
+        assert_eq!(results(&report, "out"), json!([{"value": "stored-pw-51c2"}]), "{:?}", report.error);
+    }
+    let file = std::fs::read_to_string(dir.path().join("secrets.json")).expect("the store file");
+    assert!(!file.contains(token) && !file.contains(&bao.address), "sealed: {file}");
+
+    // Another engine on the same data directory (the app started again) reads the same Vault.
+    let engine = engine(dir.path(), None).await;
+    let listed = engine.secrets().providers();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].provider.as_str(), listed[0].source), ("vault", ProviderSource::Store));
+    let report = engine.run(flow(), RunOptions::default()).await.expect("starts");
+    assert_eq!(results(&report, "out"), json!([{"value": "stored-pw-51c2"}]), "{:?}", report.error);
 }
 
 #[tokio::test]

@@ -94,6 +94,9 @@ pub(crate) fn run() -> Result<(), tauri::Error> {
             commands::list_secrets,
             commands::set_secret,
             commands::delete_secret,
+            commands::secret_providers,
+            commands::save_secret_provider,
+            commands::remove_secret_provider,
             commands::subscribe_events,
         ])
         .run(tauri::generate_context!())

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use flow_engine::{
     Connection, ConnectionTest, Event, ExecutionDetail, ExecutionSummary, Flow, FlowOrigin, ListQuery,
-    NodeDescriptor, RunOptions, SecretInfo, SecretsError, ValidationReport,
+    NodeDescriptor, ProviderInfo, ProviderSettings, RunOptions, SecretInfo, SecretsError, ValidationReport,
 };
 use tauri::State;
 use tauri::ipc::Channel;
@@ -163,6 +163,32 @@ pub(crate) async fn delete_secret(state: State<'_, AppState>, name: String) -> C
     let store = state.engine.local_secrets().clone();
     let missing = name.clone();
     if blocking(move || store.remove(&name)).await? { Ok(()) } else { Err(CommandError::NoSecret(missing)) }
+}
+
+/// The Vault and AWS providers set up, and by what; never their credentials.
+#[tauri::command]
+pub(crate) async fn secret_providers(state: State<'_, AppState>) -> CommandResult<Vec<ProviderInfo>> {
+    Ok(state.engine.secrets().providers())
+}
+
+/// Sets up Vault or AWS Secrets Manager with `settings`, kept sealed in the secrets store.
+#[tauri::command]
+pub(crate) async fn save_secret_provider(
+    state: State<'_, AppState>,
+    settings: ProviderSettings,
+) -> CommandResult<()> {
+    let engine = state.engine.clone();
+    Ok(blocking(move || engine.secrets().save_provider(settings)).await?)
+}
+
+/// Forgets the stored settings of `provider` (`vault` or `aws`); false when there were none.
+#[tauri::command]
+pub(crate) async fn remove_secret_provider(
+    state: State<'_, AppState>,
+    provider: String,
+) -> CommandResult<bool> {
+    let engine = state.engine.clone();
+    Ok(blocking(move || engine.secrets().remove_provider(&provider)).await?)
 }
 
 /// Runs `f` off the async threads: the store reads a file and the keyring may wait on D-Bus.

@@ -166,9 +166,7 @@ async fn dispatch(command: Command, logs: &logs::Logs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Connections { action, history } => connections(action, &stored_engine(history).await?).await,
-        Command::Secrets { action, history } => {
-            secrets::run(action, stored_engine(history).await?.local_secrets())
-        }
+        Command::Secrets { action, history } => secrets::run(action, stored_engine(history).await?.secrets()),
         Command::Doctor { history } => doctor(&stored_engine(history).await?).await,
         Command::Serve { workers } => server::serve(workers).await,
         Command::Worker => server::worker().await,

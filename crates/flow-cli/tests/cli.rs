@@ -473,3 +473,60 @@ fn the_local_store_key_lives_in_the_os_keyring_even_without_a_keyring_daemon_and
     let out = text(&copied.stdout) + &text(&copied.stderr);
     assert!(out.contains("has no key") && out.contains("secrets.kr_value"), "{out}");
 }
+
+#[test]
+fn vault_and_aws_settings_are_stored_from_stdin_listed_without_credentials_used_and_forgotten() {
+    const TOKEN: &str = "canary-token-2c9e41";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    let key = [("FLOW_SECRETS_KEY", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=")];
+    // Nothing listens there: the run below shows that it reads the stored address.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let address = format!("http://127.0.0.1:{closed}");
+    let vault =
+        flow_stdin(&["secrets", "vault", &address, "--mount", "kv"], &db, &key, &format!("{TOKEN}\n"));
+    assert_eq!(vault.status.code(), Some(0), "{}", text(&vault.stderr));
+    let aws = flow_stdin(
+        &["secrets", "aws", "eu-west-1", "--access-key-id", "AKIATEST", "--endpoint", "http://127.0.0.1:9"],
+        &db,
+        &key,
+        "secret-key-canary\n",
+    );
+    assert_eq!(aws.status.code(), Some(0), "{}", text(&aws.stderr));
+
+    let listed = flow_env(&["secrets", "providers", "--json"], &db, &key);
+    let providers: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    assert_eq!(
+        providers,
+        serde_json::json!([
+            {"provider": "vault", "target": format!("{address} (mount kv)"), "auth": "token", "source": "store"},
+            {"provider": "aws", "target": "eu-west-1 at http://127.0.0.1:9", "auth": "access key AKIATEST", "source": "store"},
+        ])
+    );
+    let store = std::fs::read_to_string(dir.path().join("secrets.json")).expect("the store");
+    assert!(!store.contains(TOKEN) && !store.contains("secret-key-canary"), "sealed: {store}");
+
+    let flow = dir.path().join("vault.json");
+    std::fs::write(
+        &flow,
+        serde_json::json!({"version": 1, "name": "vault", "nodes": [
+            {"id": "read", "type": "static_data", "params": {"records": [{"v": "{{ secrets.vault[\"db#pw\"] }}"}]},
+             "settings": {"retry": {"attempts": 0}}}
+        ], "edges": []})
+        .to_string(),
+    )
+    .expect("flow file");
+    let run = flow_env(&["run", &flow.display().to_string()], &db, &key);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run.stderr));
+    assert!(text(&run.stderr).contains(&format!("vault at {address}")), "{}", text(&run.stderr));
+
+    let forgot = flow_env(&["secrets", "forget", "vault"], &db, &key);
+    assert_eq!(forgot.status.code(), Some(0), "{}", text(&forgot.stderr));
+    assert_eq!(flow_env(&["secrets", "forget", "vault"], &db, &key).status.code(), Some(1));
+    let listed = flow_env(&["secrets", "providers"], &db, &key);
+    assert!(
+        !text(&listed.stdout).contains("vault") && text(&listed.stdout).contains("aws"),
+        "{}",
+        text(&listed.stdout)
+    );
+}

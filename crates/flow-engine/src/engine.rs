@@ -577,6 +577,12 @@ impl Engine {
         self.inner.secrets.local()
     }
 
+    /// The secret providers: the local store, and Vault and AWS as the environment or the store
+    /// set them up (`flow secrets vault|aws|providers`, the desktop's Secrets dialog).
+    pub fn secrets(&self) -> &flow_secrets::Secrets {
+        &self.inner.secrets
+    }
+
     /// Deletes a named connection; false when there was none.
     pub async fn delete_connection(&self, name: &str) -> Result<bool, EngineError> {
         let deleted = self.inner.store.delete_connection(name).await?;

@@ -18,8 +18,8 @@ pub use flow_runtime::{
     NodeState, Redactor, RetryPolicy, RuntimeConfig, Scrubbed, SinkOutcome, Subscription,
 };
 pub use flow_secrets::{
-    AwsConfig, AwsCredentials, KeySource, LocalStore, SecretInfo, SecretsConfig, SecretsError, VaultAuth,
-    VaultConfig,
+    AwsConfig, AwsCredentials, KeySource, LocalStore, ProviderInfo, ProviderSettings, ProviderSource,
+    SecretInfo, Secrets, SecretsConfig, SecretsError, VaultAuth, VaultConfig,
 };
 pub use flow_store::{ExecutionDetail, ExecutionSummary, ListQuery};
 pub use subflows::FlowOrigin;

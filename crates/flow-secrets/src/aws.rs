@@ -11,13 +11,18 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
 use crate::SecretsError;
 
 /// Access keys (never shown: `Debug` redacts them).
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct AwsCredentials {
     pub access_key_id: String,
     pub secret_access_key: String,
+    #[serde(default)]
     pub session_token: Option<String>,
 }
 
@@ -29,7 +34,8 @@ impl std::fmt::Debug for AwsCredentials {
 
 /// Region, endpoint and credentials: `AWS_REGION` (or `AWS_DEFAULT_REGION`),
 /// `AWS_ENDPOINT_URL_SECRETS_MANAGER` (or `AWS_ENDPOINT_URL`) to point elsewhere than AWS.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct AwsConfig {
     pub region: String,
     pub endpoint: Option<String>,
@@ -99,6 +105,10 @@ impl AwsProvider {
         // The workspace's rustls uses ring; reqwest built without a provider needs it named.
         let _ = rustls::crypto::ring::default_provider().install_default();
         Self { config, http: reqwest::Client::new() }
+    }
+
+    pub(crate) fn config(&self) -> &AwsConfig {
+        &self.config
     }
 
     fn endpoint(&self) -> String {

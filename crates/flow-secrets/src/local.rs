@@ -31,6 +31,9 @@ struct Sealed {
 struct StoreFile {
     version: u32,
     secrets: BTreeMap<String, Sealed>,
+    /// The providers' settings (with their credentials), sealed like the secrets, by provider.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    providers: BTreeMap<String, Sealed>,
 }
 
 /// A secret's name and when it was last set (values are never listed).
@@ -79,49 +82,79 @@ impl LocalStore {
     pub fn set(&self, name: &str, value: &str) -> Result<(), SecretsError> {
         Self::check_name(name)?;
         let mut file = self.read()?;
-        let cipher = self.cipher(file.secrets.is_empty())?;
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let ciphertext = cipher
-            .encrypt(&nonce, Payload { msg: value.as_bytes(), aad: name.as_bytes() })
-            .map_err(|_| SecretsError::Crypto(format!("{}: cannot encrypt `{name}`", self.path.display())))?;
-        file.secrets.insert(
-            name.to_owned(),
-            Sealed { nonce: B64.encode(nonce), ciphertext: B64.encode(ciphertext), updated_at: Utc::now() },
-        );
+        let sealed = self.seal(&file, name, value)?;
+        file.secrets.insert(name.to_owned(), sealed);
         self.write(&file)
     }
 
     /// The value of `name`; `None` when the store has no such secret.
     pub fn get(&self, name: &str) -> Result<Option<String>, SecretsError> {
         let file = self.read()?;
-        let Some(sealed) = file.secrets.get(name) else { return Ok(None) };
+        file.secrets.get(name).map(|sealed| self.open(sealed, name, &format!("secret `{name}`"))).transpose()
+    }
+
+    /// Keeps `provider`'s settings (JSON, credentials included) sealed in the file.
+    pub(crate) fn set_provider(&self, provider: &str, settings: &str) -> Result<(), SecretsError> {
+        let mut file = self.read()?;
+        let sealed = self.seal(&file, &provider_aad(provider), settings)?;
+        file.providers.insert(provider.to_owned(), sealed);
+        self.write(&file)
+    }
+
+    /// `provider`'s stored settings; `None` without any (and then the key is not read).
+    pub(crate) fn provider(&self, provider: &str) -> Result<Option<String>, SecretsError> {
+        let file = self.read()?;
+        file.providers
+            .get(provider)
+            .map(|sealed| self.open(sealed, &provider_aad(provider), &format!("the {provider} settings")))
+            .transpose()
+    }
+
+    /// Forgets `provider`'s settings; false when there were none.
+    pub(crate) fn remove_provider(&self, provider: &str) -> Result<bool, SecretsError> {
+        let mut file = self.read()?;
+        if file.providers.remove(provider).is_none() {
+            return Ok(false);
+        }
+        self.write(&file)?;
+        Ok(true)
+    }
+
+    /// `value` sealed under `aad`; the key is created when the file holds nothing sealed yet.
+    fn seal(&self, file: &StoreFile, aad: &str, value: &str) -> Result<Sealed, SecretsError> {
+        let cipher = self.cipher(file.secrets.is_empty() && file.providers.is_empty())?;
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ciphertext = cipher
+            .encrypt(&nonce, Payload { msg: value.as_bytes(), aad: aad.as_bytes() })
+            .map_err(|_| SecretsError::Crypto(format!("{}: cannot encrypt `{aad}`", self.path.display())))?;
+        Ok(Sealed { nonce: B64.encode(nonce), ciphertext: B64.encode(ciphertext), updated_at: Utc::now() })
+    }
+
+    /// The value `sealed` holds under `aad`; errors name it as `what`.
+    fn open(&self, sealed: &Sealed, aad: &str, what: &str) -> Result<String, SecretsError> {
         let cipher = self.cipher(false)?;
-        let undecodable = |what: &str| {
-            SecretsError::Crypto(format!(
-                "{}: secret `{name}`: {what} is not valid base64",
-                self.path.display()
-            ))
+        let undecodable = |part: &str| {
+            SecretsError::Crypto(format!("{}: {what}: {part} is not valid base64", self.path.display()))
         };
         let nonce = B64.decode(&sealed.nonce).map_err(|_| undecodable("nonce"))?;
         let ciphertext = B64.decode(&sealed.ciphertext).map_err(|_| undecodable("ciphertext"))?;
         if nonce.len() != 12 {
             return Err(SecretsError::Crypto(format!(
-                "{}: secret `{name}`: the nonce is not 12 bytes",
+                "{}: {what}: the nonce is not 12 bytes",
                 self.path.display()
             )));
         }
         let plain = cipher
-            .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ciphertext, aad: name.as_bytes() })
+            .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ciphertext, aad: aad.as_bytes() })
             .map_err(|_| {
                 SecretsError::Crypto(format!(
-                    "{}: secret `{name}` does not decrypt with this machine's key ({}): the file was copied from elsewhere, altered, or the key was replaced",
+                    "{}: {what} does not decrypt with this machine's key ({}): the file was copied from elsewhere, altered, or the key was replaced",
                     self.path.display(),
                     self.key
                 ))
             })?;
-        String::from_utf8(plain).map(Some).map_err(|_| {
-            SecretsError::Crypto(format!("{}: secret `{name}` is not UTF-8 text", self.path.display()))
-        })
+        String::from_utf8(plain)
+            .map_err(|_| SecretsError::Crypto(format!("{}: {what} is not UTF-8 text", self.path.display())))
     }
 
     /// Every secret's name and update time, without decrypting anything.
@@ -165,13 +198,19 @@ impl LocalStore {
         let io = |e: std::io::Error| SecretsError::Io(format!("{}: {e}", self.path.display()));
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
-        let file = StoreFile { version: 1, secrets: file.secrets.clone() };
+        let file = StoreFile { version: 1, secrets: file.secrets.clone(), providers: file.providers.clone() };
         let text = serde_json::to_vec_pretty(&file).map_err(|e| SecretsError::Io(e.to_string()))?;
         let tmp = self.path.with_extension("json.tmp");
         std::fs::write(&tmp, text).map_err(io)?;
         restrict(&tmp).map_err(io)?;
         std::fs::rename(&tmp, &self.path).map_err(io)
     }
+}
+
+/// A provider's settings are sealed under another name than any secret can have (secret names
+/// have no `:`), so one cannot be moved to the other.
+fn provider_aad(provider: &str) -> String {
+    format!("provider:{provider}")
 }
 
 #[cfg(unix)]

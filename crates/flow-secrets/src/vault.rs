@@ -8,10 +8,15 @@ use tokio::sync::Mutex;
 use vaultrs::client::{Client, VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
 use crate::SecretsError;
 
 /// How the provider logs in.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
 pub enum VaultAuth {
     Token(String),
     AppRole { mount: String, role_id: String, secret_id: String },
@@ -29,12 +34,20 @@ impl std::fmt::Debug for VaultAuth {
 /// Where and how to read: `VAULT_ADDR`, `VAULT_TOKEN` or `VAULT_ROLE_ID` + `VAULT_SECRET_ID`,
 /// `VAULT_NAMESPACE`, `FLOW_VAULT_MOUNT` (default `secret`), `FLOW_VAULT_APPROLE_MOUNT`
 /// (default `approle`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
 pub struct VaultConfig {
     pub address: String,
     pub auth: VaultAuth,
+    #[serde(default)]
     pub namespace: Option<String>,
+    /// The KV v2 mount (`secret` by default).
+    #[serde(default = "default_mount")]
     pub mount: String,
+}
+
+fn default_mount() -> String {
+    "secret".into()
 }
 
 impl VaultConfig {
@@ -89,6 +102,10 @@ impl VaultProvider {
         // The workspace's rustls uses ring; reqwest built without a provider needs it named.
         let _ = rustls::crypto::ring::default_provider().install_default();
         Self { config, client: Mutex::new(None) }
+    }
+
+    pub(crate) fn config(&self) -> &VaultConfig {
+        &self.config
     }
 
     /// `vault at <address>`: how errors and the circuit breaker name this provider.
