@@ -443,3 +443,80 @@ async fn aws_secrets_resolve_by_id_and_json_key_with_clear_errors() {
         failure(&down)
     );
 }
+
+/// SPEC case 1 (active users renamed into `processed_users`) through a connection whose URL takes
+/// its password from `template`; returns the inserted rows.
+async fn case_1_with_password(engine: &Engine, template: &str) -> serde_json::Value {
+    let pool = sqlx::PgPool::connect(&postgres_url("")).await.expect("PostgreSQL of this machine");
+    let suffix = format!("{:08x}", fastrand::u32(..));
+    let (users, processed) = (format!("sec_users_{suffix}"), format!("sec_processed_{suffix}"));
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE {users} (id int PRIMARY KEY, name text, status text);
+         INSERT INTO {users} VALUES (1, 'Ana', 'active'), (2, 'Bo', 'inactive'), (3, 'Cy', 'active');
+         CREATE TABLE {processed} (id int PRIMARY KEY, full_name text, status text);"
+    ))
+    .execute(&pool)
+    .await
+    .expect("tables");
+    engine
+        .save_connection(Connection {
+            name: "pg".into(),
+            kind: ConnectionKind::Postgres,
+            url: postgres_url(template),
+            options: Default::default(),
+        })
+        .await
+        .expect("saved");
+    let flow = Flow::new("case-1")
+        .with_node(
+            "users",
+            "postgres_query",
+            json!({"connection": "pg", "query": format!("SELECT * FROM {users} ORDER BY id")}),
+        )
+        .with_node(
+            "active",
+            "filter",
+            json!({"conditions": [{"field": "status", "op": "eq", "value": "active"}]}),
+        )
+        .with_node(
+            "rename",
+            "field_mapper",
+            json!({"operations": [{"op": "rename", "from": "name", "to": "full_name"}]}),
+        )
+        .with_node("insert", "postgres_insert", json!({"connection": "pg", "table": processed}))
+        .with_edge("users", "active")
+        .with_edge("active", "rename")
+        .with_edge("rename", "insert");
+    let report = engine.run(flow, RunOptions::default()).await.expect("starts");
+    let rows: serde_json::Value =
+        sqlx::query_scalar(&format!("SELECT coalesce(json_agg(p ORDER BY id), '[]') FROM {processed} p"))
+            .fetch_one(&pool)
+            .await
+            .expect("rows");
+    sqlx::raw_sql(&format!("DROP TABLE {users}, {processed}")).execute(&pool).await.expect("dropped");
+    assert_eq!(report.state, ExecutionState::Succeeded, "{template}: {:?}", report.error);
+    rows
+}
+
+#[tokio::test]
+async fn spec_case_1_takes_its_postgres_password_from_each_provider_in_turn() {
+    let (bao, moto) = (Bao::start(), Moto::start());
+    bao.put("db/creds", &[("password", "vault-case1-pw")]);
+    moto.create("prod/db", r#"{"password": "aws-case1-pw"}"#);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config =
+        SecretsConfig { vault: Some(bao.config("root")), aws: Some(moto.config()), ..test_secrets() };
+    let engine = engine_with(dir.path(), config).await;
+    engine.local_secrets().set("pg_password", "local-case1-pw").expect("set");
+    let expected = json!([
+        {"id": 1, "full_name": "Ana", "status": "active"},
+        {"id": 3, "full_name": "Cy", "status": "active"},
+    ]);
+    for template in [
+        "{{ secrets.pg_password }}",
+        "{{ secrets.vault[\"db/creds#password\"] }}",
+        "{{ secrets.aws[\"prod/db#password\"] }}",
+    ] {
+        assert_eq!(case_1_with_password(&engine, template).await, expected, "{template}");
+    }
+}

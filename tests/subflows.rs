@@ -338,3 +338,44 @@ async fn a_missing_file_unfit_ports_and_an_invalid_child_are_reported_on_the_nod
     let unsaved = engine.validate_at(&parent, &Default::default(), &FlowOrigin::Unsaved).await;
     assert!(unsaved.problems.iter().any(|p| p.message.contains("not saved")), "{:?}", unsaved.problems);
 }
+
+#[tokio::test]
+async fn sub_flows_nest_eight_levels_deep_and_no_deeper() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // level-N.json runs level-(N+1).json; the last one generates a row.
+    let write_chain = |levels: usize| {
+        for n in 0..levels {
+            let flow = Flow::new(&format!("level {n}")).with_node(
+                "next",
+                "subflow",
+                json!({"flow": format!("level-{}.json", n + 1)}),
+            );
+            write(dir.path(), &format!("level-{n}.json"), &flow);
+        }
+        let last = Flow::new("leaf")
+            .with_node("rows", "generate_rows", users(1))
+            .with_node("all", "collect", json!({}))
+            .with_edge("rows", "all");
+        write(dir.path(), &format!("level-{levels}.json"), &last)
+    };
+    let engine = engine().await;
+    write_chain(8);
+    let root = dir.path().join("level-0.json");
+    let flow = flow_engine::load_flow(&root).expect("root");
+    let report = engine.validate_at(&flow, &Default::default(), &FlowOrigin::File(root.clone())).await;
+    assert!(report.is_valid(), "{:#?}", report.problems);
+    let run = engine.run(flow, from_file(&root)).await.expect("starts");
+    assert_eq!(run.state, ExecutionState::Succeeded, "{:?}", run.error);
+
+    write_chain(9);
+    let flow = flow_engine::load_flow(&root).expect("root");
+    let report = engine.validate_at(&flow, &Default::default(), &FlowOrigin::File(root)).await;
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.node.as_deref() == Some("next") && p.message.contains("deeper than 8 levels")),
+        "{:#?}",
+        report.problems
+    );
+}

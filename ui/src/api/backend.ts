@@ -10,6 +10,8 @@ import type {
   Flow,
   ListQuery,
   NodeDescriptor,
+  ProviderInfo,
+  ProviderSettings,
   SecretInfo,
   ValidationReport,
 } from './types';
@@ -48,11 +50,20 @@ export interface Backend {
   listSecrets(): Promise<SecretInfo[]>;
   setSecret(name: string, value: string): Promise<void>;
   deleteSecret(name: string): Promise<void>;
+  /** The remote secret providers (Vault, AWS) set up, and by what; never their credentials. */
+  secretProviders(): Promise<ProviderInfo[]>;
+  /** Sets up a provider and keeps its settings sealed in the local store; refused when the environment configures it. */
+  saveSecretProvider(settings: ProviderSettings): Promise<void>;
+  /** Forgets a provider's stored settings; false when there were none. */
+  removeSecretProvider(provider: SecretProviderName): Promise<boolean>;
   /** What the app did on its first start (e.g. connections it created); possibly empty. */
   setupNotes(): Promise<string[]>;
   /** Subscribes once; events arrive in coalesced batches. */
   subscribeEvents(onEvents: (events: EngineEvent[]) => void): Promise<void>;
 }
+
+/** The remote secret providers, as `ProviderSettings.provider` names them. */
+export type SecretProviderName = ProviderSettings['provider'];
 
 export type Theme = 'dark' | 'light';
 

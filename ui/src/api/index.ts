@@ -2,7 +2,7 @@
 import { isTauri } from '@tauri-apps/api/core';
 import type { Backend, Platform } from './backend';
 
-export type { Backend, ExampleFlow, Platform, Settings, Theme } from './backend';
+export type { Backend, ExampleFlow, Platform, SecretProviderName, Settings, Theme } from './backend';
 export { DEFAULT_SETTINGS, errorMessage } from './backend';
 
 export interface Host {

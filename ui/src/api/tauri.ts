@@ -2,7 +2,7 @@
 import { Channel, invoke } from '@tauri-apps/api/core';
 import { confirm, open, save } from '@tauri-apps/plugin-dialog';
 import { load, type Store } from '@tauri-apps/plugin-store';
-import { DEFAULT_SETTINGS, type Backend, type ExampleFlow, type Platform, type Settings } from './backend';
+import { DEFAULT_SETTINGS, type Backend, type ExampleFlow, type Platform, type SecretProviderName, type Settings } from './backend';
 import type {
   Connection,
   ConnectionTest,
@@ -12,6 +12,8 @@ import type {
   Flow,
   ListQuery,
   NodeDescriptor,
+  ProviderInfo,
+  ProviderSettings,
   SecretInfo,
   ValidationReport,
 } from './types';
@@ -75,6 +77,15 @@ export class TauriBackend implements Backend {
   }
   deleteSecret(name: string): Promise<void> {
     return invoke('delete_secret', { name });
+  }
+  secretProviders(): Promise<ProviderInfo[]> {
+    return invoke('secret_providers');
+  }
+  saveSecretProvider(settings: ProviderSettings): Promise<void> {
+    return invoke('save_secret_provider', { settings });
+  }
+  removeSecretProvider(provider: SecretProviderName): Promise<boolean> {
+    return invoke('remove_secret_provider', { provider });
   }
   setupNotes(): Promise<string[]> {
     return invoke('setup_notes');

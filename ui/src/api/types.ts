@@ -25,3 +25,7 @@ export type { Suggestion } from './generated/Suggestion';
 export type { ValidationReport } from './generated/ValidationReport';
 export type { ErrorKind } from './generated/ErrorKind';
 export type { SecretInfo } from './generated/SecretInfo';
+export type { ProviderInfo } from './generated/ProviderInfo';
+export type { ProviderSettings } from './generated/ProviderSettings';
+export type { ProviderSource } from './generated/ProviderSource';
+export type { VaultAuth } from './generated/VaultAuth';

@@ -28,6 +28,9 @@ function fakeBackend(report: ValidationReport = { problems: [] }) {
     listSecrets: vi.fn(async () => []),
     setSecret: vi.fn(async () => {}),
     deleteSecret: vi.fn(async () => {}),
+    secretProviders: vi.fn(async () => []),
+    saveSecretProvider: vi.fn(async () => {}),
+    removeSecretProvider: vi.fn(async () => true),
     setupNotes: vi.fn(async (): Promise<string[]> => []),
     subscribeEvents: vi.fn(async (cb: (e: EngineEvent[]) => void) => {
       push = cb;

@@ -2,8 +2,8 @@
 // files, history, settings, dialogs. State lives in the stores; this only sequences the calls and
 // reports errors.
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import { DEFAULT_SETTINGS, errorMessage, type Backend, type ExampleFlow, type Platform, type Settings, type Theme } from '../api';
-import type { Connection, ConnectionTest, ExecutionSummary, Flow, SecretInfo, Suggestion } from '../api/types';
+import { DEFAULT_SETTINGS, errorMessage, type Backend, type ExampleFlow, type Platform, type SecretProviderName, type Settings, type Theme } from '../api';
+import type { Connection, ConnectionTest, ExecutionSummary, Flow, ProviderInfo, ProviderSettings, SecretInfo, Suggestion } from '../api/types';
 import type { ConnectionFocus } from '../model/connections';
 import { isTerminalExecution } from '../model/execution';
 import { connectionFocus } from '../model/suggestions';
@@ -467,6 +467,15 @@ export class Controller {
   }
   deleteSecret(name: string): Promise<void> {
     return this.backend.deleteSecret(name);
+  }
+  secretProviders(): Promise<ProviderInfo[]> {
+    return this.backend.secretProviders();
+  }
+  saveSecretProvider(settings: ProviderSettings): Promise<void> {
+    return this.backend.saveSecretProvider(settings);
+  }
+  removeSecretProvider(provider: SecretProviderName): Promise<boolean> {
+    return this.backend.removeSecretProvider(provider);
   }
 }
 
