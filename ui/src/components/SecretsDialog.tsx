@@ -3,6 +3,7 @@ import { errorMessage } from '../api';
 import type { SecretInfo } from '../api/types';
 import { useController } from '../store/context';
 import { Modal } from './Modal';
+import { ProvidersSection } from './SecretProviders';
 
 /** The local encrypted secrets (`{{ secrets.NAME }}`): names and dates listed, values only written. */
 export function SecretsDialog({ onClose }: { onClose: () => void }) {
@@ -100,6 +101,7 @@ export function SecretsDialog({ onClose }: { onClose: () => void }) {
           Save
         </button>
       </div>
+      <ProvidersSection />
     </Modal>
   );
 }
