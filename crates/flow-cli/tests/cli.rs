@@ -530,3 +530,82 @@ fn vault_and_aws_settings_are_stored_from_stdin_listed_without_credentials_used_
         text(&listed.stdout)
     );
 }
+
+#[test]
+fn monitor_json_counts_the_runs_of_the_history_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    let write = |name: &str, middle: &str| {
+        let file = dir.path().join(format!("{name}.json"));
+        std::fs::write(
+            &file,
+            format!(
+                r#"{{"version": 1, "name": "{name}", "nodes": [
+                    {{"id": "rows", "type": "generate_rows", "params": {{"count": 10, "fields": {{"x": {{"value": 1}}}}}}}},
+                    {{"id": "mid", {middle}}},
+                    {{"id": "out", "type": "collect", "params": {{}}}}
+                ], "edges": [
+                    {{"from": {{"node": "rows", "port": "out"}}, "to": {{"node": "mid", "port": "in"}}}},
+                    {{"from": {{"node": "mid", "port": "out"}}, "to": {{"node": "out", "port": "in"}}}}
+                ]}}"#
+            ),
+        )
+        .expect("write");
+        file.display().to_string()
+    };
+    let ok = write("ok", r#""type": "limit", "params": {"count": 4}"#);
+    let fails = write("fails", r#""type": "fail", "params": {"after_records": 3, "message": "boom"}"#);
+    for (file, code) in [(&ok, 0), (&ok, 0), (&fails, 1)] {
+        let out = flow(&["run", file], &db);
+        assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
+    }
+
+    let out = flow(&["monitor", "--json", "--window", "1h"], &db);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let dashboard = &report["dashboard"];
+    let counts = |v: &serde_json::Value| {
+        ["executions", "succeeded", "failed", "cancelled"].map(|k| v[k].as_u64().unwrap_or(u64::MAX))
+    };
+    assert_eq!(counts(dashboard), [3, 2, 1, 0], "{dashboard:#}");
+    assert_eq!(dashboard["success_rate"].as_f64(), Some(2.0 / 3.0));
+    let point_total: u64 = dashboard["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| p["executions"].as_u64().unwrap_or_default())
+        .sum();
+    assert_eq!(point_total, 3);
+
+    let flows = report["flows"].as_array().expect("flows");
+    let names: Vec<&str> = flows.iter().filter_map(|f| f["flow"].as_str()).collect();
+    assert_eq!(names, ["fails", "ok"]);
+    assert_eq!(counts(&flows[0]), [1, 0, 1, 0]);
+    assert_eq!(flows[0]["error_rate"], 1.0);
+    assert_eq!(counts(&flows[1]), [2, 2, 0, 0]);
+    assert_eq!(flows[1]["error_rate"], 0.0);
+    // Per run of `ok`: rows 10 out, mid 4 out; Collect keeps what it gets and sends nothing on.
+    assert_eq!(flows[1]["records_out"], 2 * (10 + 4));
+
+    let nodes = report["nodes"].as_array().expect("nodes");
+    let node = |flow: &str, id: &str| {
+        nodes
+            .iter()
+            .find(|n| n["flow"] == flow && n["node_id"] == id)
+            .unwrap_or_else(|| panic!("{flow}/{id}: {nodes:#?}"))
+    };
+    let figures = |n: &serde_json::Value| {
+        ["runs", "failed", "records_in", "records_out"].map(|k| n[k].as_u64().unwrap_or(u64::MAX))
+    };
+    assert_eq!(figures(node("ok", "rows")), [2, 0, 0, 20]);
+    assert_eq!(figures(node("ok", "mid")), [2, 0, 20, 8]);
+    assert_eq!(figures(node("ok", "out")), [2, 0, 8, 0]);
+    assert_eq!(node("fails", "mid")["node_type"], "fail");
+    assert_eq!(
+        (node("fails", "mid")["runs"].as_u64(), node("fails", "mid")["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(report["health"]["store"]["ok"], true);
+    assert_eq!(report["system"]["active_executions"], 0);
+    assert!(report["system"]["memory_total_bytes"].as_u64().is_some_and(|m| m > 0), "{:#}", report["system"]);
+}

@@ -311,6 +311,7 @@ async fn users_are_isolated() {
 /// Every route of the table in docs/server.md, with its methods.
 const ROUTES: &[(&str, &[&str])] = &[
     ("/health", &["get"]),
+    ("/metrics", &["get"]),
     ("/auth/login", &["post"]),
     ("/catalog", &["get"]),
     ("/flows", &["get", "post"]),
@@ -326,6 +327,11 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/connections/{name}", &["put", "delete"]),
     ("/schedules", &["get", "post"]),
     ("/schedules/{id}", &["get", "put", "delete"]),
+    ("/monitoring/system", &["get"]),
+    ("/monitoring/health", &["get"]),
+    ("/monitoring/dashboard", &["get"]),
+    ("/monitoring/flows", &["get"]),
+    ("/monitoring/nodes", &["get"]),
     ("/queue", &["get"]),
     ("/queue/api/counts", &["get"]),
     ("/queue/api/jobs", &["get"]),
@@ -1407,4 +1413,259 @@ async fn runs_survive_a_redis_restart_under_load() {
         let detail = api.wait_finished(&alice, id, Duration::from_secs(180)).await;
         assert_eq!(detail["state"], "succeeded", "{detail:#}");
     }
+}
+
+/// `query` through Prometheus's HTTP API: each series' labels (as `k=v,...`, sorted) and value.
+async fn promql(http: &reqwest::Client, base: &str, query: &str) -> BTreeMap<String, f64> {
+    let url = format!("{base}/api/v1/query?query={}", encode_segment(query));
+    let Ok(answer) = http.get(&url).send().await else { return BTreeMap::new() };
+    let Ok(body) = answer.json::<Value>().await else { return BTreeMap::new() };
+    let mut series = BTreeMap::new();
+    for s in body["data"]["result"].as_array().into_iter().flatten() {
+        let labels: Vec<String> = s["metric"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect();
+        let value = s["value"][1].as_str().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+        series.insert(labels.join(","), value);
+    }
+    series
+}
+
+/// `promtool check metrics` on an exposition.
+fn promtool_accepts(what: &str, exposition: &str) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus) runs");
+    child.stdin.take().expect("stdin").write_all(exposition.as_bytes()).expect("exposition written");
+    let out = child.wait_with_output().expect("promtool ends");
+    assert!(
+        out.status.success(),
+        "promtool check metrics refused {what}: {}{}\n{exposition}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A server and a worker (its metrics on FLOW_METRICS_BIND) run flows; a real Prometheus
+/// scrapes both with the METRICS_TOKEN and its PromQL answers count exactly the executions run,
+/// per flow and state; promtool accepts both expositions.
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_scrapes_the_executions_the_server_and_worker_ran() {
+    const TOKEN: &str = "metrics-token-for-the-test";
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    let server = ctx.serve("serve", 1, &[("METRICS_TOKEN", TOKEN)]).await;
+    let worker_bind = format!("127.0.0.1:{}", support::free_port());
+    let _worker =
+        ctx.worker("worker", &[("METRICS_TOKEN", TOKEN), ("FLOW_METRICS_BIND", worker_bind.as_str())]).await;
+    let api = server.api();
+    let alice = api.login("alice", ALICE_PW).await;
+
+    let ok = api.create_flow(&alice, &trivial_flow("metrics-ok")).await;
+    let broken = api
+        .create_flow(
+            &alice,
+            &chain(
+                "metrics-broken",
+                &[
+                    ("rows", "generate_rows", json!({"count": 5, "fields": {"x": {"value": 1}}})),
+                    ("breaks", "fail", json!({"after_records": 2})),
+                    ("out", "collect", json!({})),
+                ],
+            ),
+        )
+        .await;
+    let mut runs = Vec::new();
+    for flow in [&ok, &ok, &ok, &broken] {
+        runs.push(api.run(&alice, flow).await);
+    }
+    for (i, id) in runs.iter().enumerate() {
+        let detail = api.wait_finished(&alice, id, Duration::from_secs(60)).await;
+        assert_eq!(detail["state"], if i < 3 { "succeeded" } else { "failed" }, "{detail:#}");
+    }
+
+    // The token is asked for, and the expositions are valid.
+    let r = api.raw("GET", "/metrics", &[], None).await.expect("GET /metrics answers");
+    assert_eq!(r.status, 401, "no token: {}", r.text);
+    let auth = format!("Bearer {TOKEN}");
+    let r =
+        api.raw("GET", "/metrics", &[("Authorization", &auth)], None).await.expect("GET /metrics answers");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.header("content-type").is_some_and(|c| c.starts_with("text/plain")), "{:?}", r.headers);
+    assert!(r.text.contains("flow_queue_enqueued_total 4"), "the queue's figures: {}", r.text);
+    promtool_accepts("the server's /metrics", &r.text);
+    let worker_api = Api::new(&format!("http://{worker_bind}"));
+    let r = worker_api.raw("GET", "/metrics", &[], None).await.expect("the worker's /metrics answers");
+    assert_eq!(r.status, 401, "no token: {}", r.text);
+    let r = worker_api
+        .raw("GET", "/metrics", &[("Authorization", &auth)], None)
+        .await
+        .expect("the worker's /metrics answers");
+    assert_eq!(r.status, 200, "{}", r.text);
+    promtool_accepts("the worker's /metrics", &r.text);
+
+    // A real Prometheus scraping both processes every second.
+    let port = support::free_port();
+    let config = ctx.dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: flow\n    \
+             authorization:\n      credentials: {TOKEN}\n    static_configs:\n      - targets: ['{}', '{worker_bind}']\n",
+            server.base().trim_start_matches("http://")
+        ),
+    )
+    .expect("prometheus.yml");
+    let log = ctx.dir.path().join("prometheus.log");
+    let file = std::fs::File::create(&log).expect("log file");
+    let child = std::process::Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", ctx.dir.path().join("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(file.try_clone().expect("log file")))
+        .stderr(std::process::Stdio::from(file))
+        .spawn()
+        .expect("prometheus (Debian package prometheus) starts");
+    let _prometheus = Proc::from_child("prometheus", child, log);
+
+    let http =
+        reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().expect("client");
+    let base = format!("http://127.0.0.1:{port}");
+    let want: BTreeMap<String, f64> = BTreeMap::from([
+        ("flow=metrics-broken,state=failed".to_owned(), 1.0),
+        ("flow=metrics-ok,state=succeeded".to_owned(), 3.0),
+    ]);
+    let query = "sum by (flow, state) (flow_executions_total)";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got = BTreeMap::new();
+    while Instant::now() < deadline {
+        got = promql(&http, &base, query).await;
+        if got == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(got, want, "{query} through Prometheus");
+    let up = promql(&http, &base, "up").await;
+    assert_eq!(up.values().copied().collect::<Vec<f64>>(), [1.0, 1.0], "both targets scraped: {up:?}");
+    let started = promql(&http, &base, "sum(flow_executions_started_total)").await;
+    assert_eq!(started.values().copied().collect::<Vec<f64>>(), [4.0], "{started:?}");
+    let enqueued = promql(&http, &base, "flow_queue_enqueued_total").await;
+    assert_eq!(
+        enqueued.values().copied().collect::<Vec<f64>>(),
+        [4.0],
+        "only the server reports the queue: {enqueued:?}"
+    );
+}
+
+/// A flow of three nodes whose middle one is `middle`: 10 generated rows into Collect.
+fn three_node_flow(name: &str, middle: Value) -> Value {
+    chain(
+        name,
+        &[
+            ("rows", "generate_rows", json!({"count": 10, "fields": {"x": {"value": 1}}})),
+            ("mid", middle["type"].as_str().unwrap_or_default(), middle["params"].clone()),
+            ("out", "collect", json!({})),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn monitoring_counts_every_user_s_runs_for_admins_only() {
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    ctx.add_user("root", ROOT_PW, true);
+    let server = ctx.serve("serve", 2, &[]).await;
+    let api = server.api();
+    let alice = api.login("alice", ALICE_PW).await;
+    let root = api.login("root", ROOT_PW).await;
+
+    let ok = api
+        .create_flow(&alice, &three_node_flow("ok", json!({"type": "limit", "params": {"count": 4}})))
+        .await;
+    let fails = api
+        .create_flow(
+            &root,
+            &three_node_flow(
+                "fails",
+                json!({"type": "fail", "params": {"after_records": 3, "message": "boom"}}),
+            ),
+        )
+        .await;
+    for (token, flow_id, state) in
+        [(&alice, &ok, "succeeded"), (&alice, &ok, "succeeded"), (&root, &fails, "failed")]
+    {
+        let id = api.run(token, flow_id).await;
+        let detail = api.wait_finished(token, &id, Duration::from_secs(60)).await;
+        assert_eq!(detail["state"], state, "{detail:#}");
+    }
+
+    for path in [
+        "/monitoring/system",
+        "/monitoring/health",
+        "/monitoring/dashboard",
+        "/monitoring/flows",
+        "/monitoring/nodes",
+    ] {
+        api.get(path, &alice).await.expect(403, path);
+    }
+    api.get("/monitoring/flows?window=3x", &root).await.expect(400, "a bad window");
+    api.get("/monitoring/dashboard?window=30d&step=1", &root).await.expect(400, "too many points");
+
+    let dashboard_resp = api.get("/monitoring/dashboard?window=1h", &root).await;
+    let dashboard = dashboard_resp.expect(200, "dashboard");
+    let counts = |v: &Value| {
+        ["executions", "succeeded", "failed", "cancelled"].map(|k| v[k].as_u64().unwrap_or(u64::MAX))
+    };
+    assert_eq!(counts(dashboard), [3, 2, 1, 0], "{dashboard:#}");
+    assert_eq!(dashboard["step_minutes"], 1);
+    let points = dashboard["points"].as_array().expect("points");
+    assert!((60..=61).contains(&points.len()), "{}", points.len());
+    assert_eq!(points.iter().map(|p| p["executions"].as_u64().unwrap_or_default()).sum::<u64>(), 3);
+
+    let flows_resp = api.get("/monitoring/flows", &root).await;
+    let flows = flows_resp.expect(200, "flows");
+    let flows = flows.as_array().expect("flows");
+    assert_eq!(
+        flows.iter().map(|f| f["flow"].as_str().unwrap_or_default()).collect::<Vec<_>>(),
+        ["fails", "ok"]
+    );
+    assert_eq!((counts(&flows[0]), flows[0]["error_rate"].as_f64()), ([1, 0, 1, 0], Some(1.0)));
+    assert_eq!((counts(&flows[1]), flows[1]["records_out"].as_u64()), ([2, 2, 0, 0], Some(2 * (10 + 4))));
+
+    let nodes_resp = api.get("/monitoring/nodes?flow=ok&window=24h", &root).await;
+    let nodes = nodes_resp.expect(200, "nodes");
+    let figures: Vec<(String, [u64; 4])> = nodes
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| {
+            let id = n["node_id"].as_str().unwrap_or_default().to_owned();
+            (id, ["runs", "failed", "records_in", "records_out"].map(|k| n[k].as_u64().unwrap_or(u64::MAX)))
+        })
+        .collect();
+    assert_eq!(
+        figures,
+        [
+            ("mid".to_owned(), [2, 0, 20, 8]),
+            ("out".to_owned(), [2, 0, 8, 0]),
+            ("rows".to_owned(), [2, 0, 0, 20]),
+        ]
+    );
+
+    let health_resp = api.get("/monitoring/health", &root).await;
+    let health = health_resp.expect(200, "health");
+    assert_eq!(health["store"]["ok"], true, "{health:#}");
+    let system_resp = api.get("/monitoring/system", &root).await;
+    let system = system_resp.expect(200, "system");
+    assert!(system["memory_total_bytes"].as_u64().is_some_and(|m| m > 0), "{system:#}");
 }

@@ -1,5 +1,6 @@
 //! Engine settings, with the defaults and environment variables of the product
-//! (MAX_CONCURRENT_EXECUTIONS, NODE_EXECUTION_TIMEOUT, RETRY_ATTEMPTS, FLOW_HISTORY_DB).
+//! (MAX_CONCURRENT_EXECUTIONS, NODE_EXECUTION_TIMEOUT, RETRY_ATTEMPTS, ENABLE_METRICS,
+//! FLOW_HISTORY_DB).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -97,12 +98,27 @@ impl EngineConfig {
                 reason: "too large",
             })?;
         }
+        if let Some(enabled) = env_bool("ENABLE_METRICS")? {
+            config.runtime.metrics = enabled;
+        }
         if let Ok(path) = std::env::var("FLOW_HISTORY_DB")
             && !path.is_empty()
         {
             config.history = HistoryLocation::File(path.into());
         }
         Ok(config)
+    }
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`); unset or empty is `None`.
+fn env_bool(name: &'static str) -> Result<Option<bool>, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Some(true)),
+            "false" | "0" | "no" | "off" => Ok(Some(false)),
+            _ => Err(ConfigError { name, value: v, reason: "expected true or false" }),
+        },
+        _ => Ok(None),
     }
 }
 

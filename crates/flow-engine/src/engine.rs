@@ -42,6 +42,10 @@ pub enum EngineError {
     InvalidConnection(String),
     #[error(transparent)]
     Secrets(#[from] flow_secrets::SecretsError),
+    #[error("METRICS_RETENTION_DAYS={0:?}: expected a whole number of days, at least 1")]
+    InvalidRetention(String),
+    #[error("monitoring window `{0}`: expected a number and a unit (m, h or d), e.g. 30m, 24h, 7d")]
+    InvalidWindow(String),
 }
 
 /// The named connections, read from the store once and kept in memory for nodes to look up.
@@ -117,6 +121,8 @@ impl Engine {
         if interrupted > 0 {
             tracing::warn!(interrupted, "executions left unfinished by a previous process marked failed");
         }
+        // A desktop or CLI store has no server to prune its metrics: do it at every open.
+        crate::monitoring::apply_retention(&store, crate::monitoring::metrics_retention_days()?).await?;
         Engine::with_store(config, store).await
     }
 
@@ -310,21 +316,7 @@ impl Engine {
         let tests = names.into_iter().filter_map(|name| {
             let connection = self.inner.connections.connection(name)?;
             Some(async move {
-                let test = match tokio::time::timeout(REACHABILITY_TIMEOUT, self.test_connection(&connection))
-                    .await
-                {
-                    Ok(test) => test,
-                    Err(_) => ConnectionTest {
-                        reachable: false,
-                        authenticated: false,
-                        server_version: None,
-                        message: format!(
-                            "no answer within {} s: is the server running at {}?",
-                            REACHABILITY_TIMEOUT.as_secs(),
-                            connection.redacted_url()
-                        ),
-                    },
-                };
+                let test = self.test_connection_within_timeout(&connection).await;
                 (connection, test)
             })
         });
@@ -561,6 +553,23 @@ impl Engine {
         test
     }
 
+    /// [`Engine::test_connection`], failing when the system has not answered within 5 s.
+    pub(crate) async fn test_connection_within_timeout(&self, connection: &Connection) -> ConnectionTest {
+        match tokio::time::timeout(REACHABILITY_TIMEOUT, self.test_connection(connection)).await {
+            Ok(test) => test,
+            Err(_) => ConnectionTest {
+                reachable: false,
+                authenticated: false,
+                server_version: None,
+                message: format!(
+                    "no answer within {} s: is the server running at {}?",
+                    REACHABILITY_TIMEOUT.as_secs(),
+                    connection.redacted_url()
+                ),
+            },
+        }
+    }
+
     /// `connection`'s URL with its secrets fetched and its templates rendered.
     async fn render_url(&self, connection: &Connection) -> Result<String, String> {
         let templates = flow_runtime::Templates::new(BTreeMap::new(), "test", "test", "");
@@ -592,6 +601,11 @@ impl Engine {
 
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Executions of this engine started and not finished (queued for a slot, running, paused).
+    pub(crate) fn active_executions(&self) -> usize {
+        self.lock_live().len()
     }
 
     fn control(&self, id: Uuid) -> Result<Control, EngineError> {

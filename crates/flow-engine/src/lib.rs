@@ -5,6 +5,7 @@
 pub mod coalesce;
 mod config;
 mod engine;
+mod monitoring;
 mod subflows;
 
 pub use config::{ConfigError, EngineConfig, HistoryLocation};
@@ -13,6 +14,8 @@ pub use flow_model::{
     Connection, ConnectionKind, ConnectionTest, Flow, NodeDescriptor, Problem, ProblemKind, Record,
     Suggestion, ValidationReport, Value, load_flow, save_flow,
 };
+/// The metrics the engine records (names and buckets), for hosts that export them.
+pub use flow_runtime::metrics;
 pub use flow_runtime::{
     BreakerConfig, Counters, ErrorKind, Event, EventKind, ExecutionReport, ExecutionState, NodeReport,
     NodeState, Redactor, RetryPolicy, RuntimeConfig, Scrubbed, SinkOutcome, Subscription,
@@ -21,5 +24,12 @@ pub use flow_secrets::{
     AwsConfig, AwsCredentials, KeySource, LocalStore, ProviderInfo, ProviderSettings, ProviderSource,
     SecretInfo, Secrets, SecretsConfig, SecretsError, VaultAuth, VaultConfig,
 };
-pub use flow_store::{ExecutionDetail, ExecutionSummary, ListQuery};
+pub use flow_store::{
+    Dashboard, DashboardPoint, DurationStats, ExecutionDetail, ExecutionSummary, FlowMetrics, ListQuery,
+    MetricsWindow, NodeMetrics,
+};
+pub use monitoring::{
+    ConnectionHealth, DEFAULT_METRICS_RETENTION_DAYS, Health, StoreHealth, SystemMetrics,
+    default_step_minutes, metrics_retention_days, parse_window,
+};
 pub use subflows::FlowOrigin;

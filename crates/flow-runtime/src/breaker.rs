@@ -108,7 +108,13 @@ impl Breakers {
     fn with<T>(&self, target: &str, f: impl FnOnce(&mut CircuitBreaker) -> T) -> T {
         let mut map = self.by_target.lock().unwrap_or_else(|p| p.into_inner());
         let breaker = map.entry(target.to_owned()).or_insert_with(|| CircuitBreaker::new(self.config));
-        f(breaker)
+        let before = std::mem::discriminant(&breaker.state);
+        let out = f(breaker);
+        // Only a change of kind (closed, open, half open) is a transition worth a metric.
+        if std::mem::discriminant(&breaker.state) != before {
+            crate::metrics::breaker_changed(target, breaker.state);
+        }
+        out
     }
 
     pub fn allow(&self, target: &str) -> Result<(), BreakerOpen> {

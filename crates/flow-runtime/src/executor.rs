@@ -20,6 +20,7 @@ use ts_rs::TS;
 use uuid::Uuid;
 
 use crate::dry_build::BuildError;
+use crate::metrics::{self, NodeTally};
 use crate::operator::Emitter;
 use crate::subflow::{Frame, Scope};
 use crate::{
@@ -42,6 +43,8 @@ pub struct RuntimeConfig {
     pub preview_rows: usize,
     /// Minimum interval between progress events of one node.
     pub progress_interval: Duration,
+    /// Record metrics through the `metrics` facade (ENABLE_METRICS; `crate::metrics`).
+    pub metrics: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -53,6 +56,7 @@ impl Default for RuntimeConfig {
             channel_capacity: 4,
             preview_rows: 20,
             progress_interval: Duration::from_millis(100),
+            metrics: true,
         }
     }
 }
@@ -179,6 +183,8 @@ pub struct Runtime {
     connections: Arc<dyn ConnectionSource>,
     secrets: Arc<dyn SecretSource>,
     resources: Arc<Resources>,
+    /// The nodes' metric handles, resolved once (see `metrics`).
+    node_metrics: Arc<metrics::NodeHandles>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -195,6 +201,8 @@ struct NodeStats {
     records_out: AtomicU64,
     errors: AtomicU64,
     attempts: AtomicU32,
+    /// Calls retried (metrics).
+    retries: AtomicU64,
     inner: Mutex<NodeInner>,
 }
 
@@ -218,6 +226,10 @@ impl NodeStats {
     fn lock(&self) -> std::sync::MutexGuard<'_, NodeInner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn tally(&self) -> NodeTally {
+        NodeTally { retries: self.retries.load(Ordering::Relaxed) }
+    }
 }
 
 /// State shared by the node tasks of one execution.
@@ -237,6 +249,8 @@ struct Shared {
     failure: Mutex<Option<(usize, NodeError)>>,
     nodes: Vec<Arc<NodeStats>>,
     preview_rows: usize,
+    /// Counted in `flow_executions_active` while it lives; `None` when metrics are off.
+    active: Option<metrics::Active>,
 }
 
 impl Shared {
@@ -601,6 +615,7 @@ impl NodeTask {
                 }
                 return Err(error);
             };
+            stats.retries.fetch_add(1, Ordering::Relaxed);
             sh.transition(self.idx, NodeEvent::Retry, Some(&error), Some(delay));
             tokio::select! {
                 () = sh.halt.cancelled() => return Err(NodeError::cancelled()),
@@ -675,6 +690,7 @@ impl Runtime {
             connections,
             secrets: Arc::new(NoSecrets),
             resources: Arc::new(Resources::default()),
+            node_metrics: Arc::default(),
         }
     }
 
@@ -778,6 +794,7 @@ impl Runtime {
                         records_out: AtomicU64::new(0),
                         errors: AtomicU64::new(0),
                         attempts: AtomicU32::new(0),
+                        retries: AtomicU64::new(0),
                         inner: Mutex::new(NodeInner {
                             state: NodeState::Pending,
                             started_at: None,
@@ -789,6 +806,7 @@ impl Runtime {
                 })
                 .collect(),
             preview_rows: self.config.preview_rows,
+            active: self.config.metrics.then(|| metrics::Active::start(&request.flow.name)),
         });
         let mut exec_state = ExecutionState::Queued;
         sh.execution_state(&mut exec_state, ExecutionEvent::Start, &request.flow.name, None);
@@ -966,7 +984,7 @@ impl Runtime {
             .collect();
         // Drop the operators (and the children's) before reporting: nothing stays open.
         drop(ops);
-        ExecutionReport {
+        let report = ExecutionReport {
             id: request.id,
             correlation_id: request.correlation_id,
             flow: flow.name.clone(),
@@ -979,7 +997,12 @@ impl Runtime {
             parent_id: request.parent.as_ref().map(|(id, _)| *id),
             parent_node: request.parent.map(|(_, node)| node),
             children: scope.take_children(),
+        };
+        if sh.active.is_some() {
+            let tallies: Vec<NodeTally> = sh.nodes.iter().map(|s| s.tally()).collect();
+            metrics::execution_finished(&report, &tallies, &self.node_metrics);
         }
+        report
     }
 
     /// Fetches the secrets each node names, renders templates and builds every operator; stops

@@ -9,6 +9,7 @@ mod dry_build;
 mod error;
 mod events;
 mod executor;
+pub mod metrics;
 mod operator;
 mod resources;
 mod retry;

@@ -22,6 +22,11 @@ pub struct Settings {
     pub job_lease: Duration,
     /// FLOW_QUEUE_PREFIX: the Redis key prefix of the queue (several deployments on one Redis).
     pub queue_prefix: String,
+    /// METRICS_TOKEN: when set, `GET /metrics` wants `Authorization: Bearer <METRICS_TOKEN>`.
+    pub metrics_token: Option<String>,
+    /// FLOW_METRICS_BIND: where a `flow worker` serves `GET /metrics` (it has no API); unset,
+    /// a worker serves none.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// What only the API (`flow serve`) needs.
@@ -68,20 +73,15 @@ impl Settings {
                 .ok()
                 .filter(|p| !p.trim().is_empty())
                 .unwrap_or_else(|| "flow:queue:".to_owned()),
+            metrics_token: std::env::var("METRICS_TOKEN").ok().filter(|t| !t.trim().is_empty()),
+            metrics_bind: address("FLOW_METRICS_BIND")?,
         })
     }
 }
 
 impl ApiSettings {
     pub fn from_env() -> Result<ApiSettings, ConfigError> {
-        let bind = match std::env::var("FLOW_BIND") {
-            Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e| ConfigError::Invalid {
-                name: "FLOW_BIND",
-                value: v.clone(),
-                reason: format!("{e}; expected an address and port like 127.0.0.1:8080"),
-            })?,
-            _ => SocketAddr::from(([127, 0, 0, 1], 8080)),
-        };
+        let bind = address("FLOW_BIND")?.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
         let secret =
             required("JWT_SECRET", "set a random secret of at least 32 bytes, e.g. `openssl rand -hex 32`")?;
         if secret.len() < MIN_JWT_SECRET_BYTES {
@@ -103,6 +103,17 @@ fn required(name: &'static str, hint: &'static str) -> Result<String, ConfigErro
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
         _ => Err(ConfigError::Missing { name, hint }),
+    }
+}
+
+fn address(name: &'static str) -> Result<Option<SocketAddr>, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).map_err(|e| ConfigError::Invalid {
+            name,
+            value: v.clone(),
+            reason: format!("{e}; expected an address and port like 127.0.0.1:8080"),
+        }),
+        _ => Ok(None),
     }
 }
 

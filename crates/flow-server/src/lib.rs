@@ -11,6 +11,7 @@ mod connection_sync;
 mod control;
 mod error;
 mod events;
+mod metrics;
 mod pubsub;
 mod scheduler;
 mod state;
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use api::{BODY_LIMIT, FLOW_BODY_LIMIT, openapi};
 pub use config::{ApiSettings, ConfigError, Settings};
 pub use error::{ApiError, ErrorBody};
+pub use metrics::MetricsError;
 
 /// Why the server or a worker could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,8 @@ pub enum ServerError {
     Worker(#[from] flow_queue::QueueError),
     #[error("HTTP server: {0}")]
     Http(std::io::Error),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
 }
 
 /// The connections both processes make at start; each failure is one clear error.
@@ -102,6 +106,12 @@ pub async fn serve(
         .await
         .map_err(|source| ServerError::Bind { addr: api.bind, source })?;
     let hub = Arc::new(ws::Hub::default());
+    // ENABLE_METRICS=false: no recorder, so the engine's calls do nothing and /metrics is 404.
+    let metrics = if settings.engine.runtime.metrics {
+        Some(metrics::Exporter::install(settings.metrics_token.clone(), &shutdown)?)
+    } else {
+        None
+    };
     let state = state::AppState {
         store: backends.store.clone(),
         queue: backends.queue.clone(),
@@ -116,6 +126,7 @@ pub async fn serve(
         hub: Arc::clone(&hub),
         control: control::Control::new(backends.publisher.clone(), &settings.queue_prefix),
         connections: connection_sync::Announcer::new(backends.publisher.clone(), &settings.queue_prefix),
+        metrics,
     };
     let mut tasks = tokio::task::JoinSet::new();
     follow_connections(&backends, &settings, &shutdown, &mut tasks);
@@ -127,6 +138,12 @@ pub async fn serve(
     let (store, queue, stop) = (backends.store.clone(), backends.queue.clone(), shutdown.clone());
     tasks.spawn(async move {
         scheduler::run(store, queue, stop).await;
+        Ok(())
+    });
+    let retention_days = flow_engine::metrics_retention_days()?;
+    let (engine, stop) = (backends.engine.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        prune_metrics(engine, retention_days, stop).await;
         Ok(())
     });
     if workers > 0 {
@@ -145,6 +162,17 @@ pub async fn serve(
 pub async fn work(settings: Settings, shutdown: CancellationToken) -> Result<(), ServerError> {
     let backends = connect(&settings).await?;
     let mut tasks = tokio::task::JoinSet::new();
+    if let (true, Some(bind)) = (settings.engine.runtime.metrics, settings.metrics_bind) {
+        let exporter = metrics::Exporter::install(settings.metrics_token.clone(), &shutdown)?;
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|source| ServerError::Bind { addr: bind, source })?;
+        tracing::info!(bind = %bind, "worker metrics at /metrics");
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            metrics::serve_alone(listener, exporter, stop).await.map_err(ServerError::Http)
+        });
+    }
     follow_connections(&backends, &settings, &shutdown, &mut tasks);
     let concurrency = settings.engine.max_concurrent_executions;
     start_worker(&backends, &settings, concurrency, &shutdown, &mut tasks);
@@ -157,6 +185,22 @@ pub async fn work(settings: Settings, shutdown: CancellationToken) -> Result<(),
         }
     }
     outcome
+}
+
+/// Deletes the metrics rollups older than METRICS_RETENTION_DAYS at start and every hour after,
+/// until `stop`. Every server does it: deleting what another already deleted deletes nothing.
+async fn prune_metrics(engine: flow_engine::Engine, retention_days: u32, stop: CancellationToken) {
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3_600));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = every_hour.tick() => {}
+        }
+        // A database away for a moment is tried again at the next tick.
+        if let Err(e) = engine.delete_old_metrics(retention_days).await {
+            tracing::warn!(error = %e, "cannot delete old metrics rollups");
+        }
+    }
 }
 
 /// Keeps the engine's connections in step with changes made through any API process.

@@ -27,4 +27,6 @@ pub(crate) struct AppState {
     pub(crate) control: Control,
     /// Tells every process that the named connections changed.
     pub(crate) connections: Announcer,
+    /// The Prometheus recorder `/metrics` renders; `None` with ENABLE_METRICS=false.
+    pub(crate) metrics: Option<crate::metrics::Exporter>,
 }

@@ -55,6 +55,9 @@ pub enum StoreError {
     /// A value the schema cannot hold (a counter above `i64::MAX`).
     #[error("database {database}: cannot store {what}: {reason}")]
     Unstorable { database: String, what: String, reason: String },
+    /// A monitoring query the caller got wrong (an empty window, a zero step, too many points).
+    #[error("invalid monitoring query: {reason}")]
+    InvalidQuery { reason: String },
     /// A stored value this build cannot read back (written by another version, or edited).
     #[error("database {database}: stored {column} {value:?} is invalid: {reason}")]
     Corrupt { database: String, column: &'static str, value: String, reason: String },

@@ -31,9 +31,17 @@
 //! - Metrics: `record_finished` adds the execution to its flow's row of the minute it finished
 //!   in, in the same transaction; an execution whose report is recorded again is not counted
 //!   again. Executions failed by [`Store::mark_interrupted`] are not counted (no report).
+//!   Each row keeps a histogram of durations in fixed buckets ([`DURATION_BUCKETS_MS`]), and
+//!   every node that started adds to its own per-minute row (flow, node id, node type) the same
+//!   way. Monitoring ([`Store::dashboard`], [`Store::flow_metrics`], [`Store::node_metrics`])
+//!   sums these rows only, never the executions, so a dashboard costs the same however many
+//!   executions its minutes hold; percentiles are bucket bounds (see `metrics.rs`).
+//!   [`Store::delete_metrics_before`] is the retention (the hosts call it with
+//!   METRICS_RETENTION_DAYS).
 
 mod codec;
 mod error;
+mod metrics;
 mod postgres;
 mod report;
 mod sqlite;
@@ -47,6 +55,10 @@ use flow_runtime::{ExecutionReport, ExecutionState};
 use uuid::Uuid;
 
 pub use error::StoreError;
+pub use metrics::{
+    DURATION_BUCKETS_MS, Dashboard, DashboardPoint, DurationStats, FlowMetrics, MAX_DASHBOARD_POINTS,
+    MetricsWindow, NodeMetrics,
+};
 pub use types::{
     ExecutionDetail, ExecutionSummary, ListQuery, MinuteRollup, NewExecution, NewSchedule, Role, Schedule,
     ScheduleUpdate, StoredFlow, StoredFlowSummary, User,
@@ -314,5 +326,47 @@ impl Store {
     /// Metrics rows whose minute starts at or after `since`, by minute then flow.
     pub async fn metrics_minutes(&self, since: DateTime<Utc>) -> Result<Vec<MinuteRollup>, StoreError> {
         dispatch!(self.metrics_minutes(since))
+    }
+
+    /// Executions that finished in `window`: totals, success rate, duration percentiles, and
+    /// one point per `step_minutes` (aligned on the Unix epoch; steps without executions too).
+    /// `InvalidQuery` for an empty window, a zero step, or more than [`MAX_DASHBOARD_POINTS`].
+    pub async fn dashboard(
+        &self,
+        window: &MetricsWindow,
+        step_minutes: u32,
+    ) -> Result<Dashboard, StoreError> {
+        dispatch!(self.dashboard(window, step_minutes))
+    }
+
+    /// The database's plan for [`Store::dashboard`]'s query (EXPLAIN), to check that it reads
+    /// the window's range of the rollups' primary key rather than the whole table.
+    pub async fn explain_dashboard(
+        &self,
+        window: &MetricsWindow,
+        step_minutes: u32,
+    ) -> Result<String, StoreError> {
+        dispatch!(self.explain_dashboard(window, step_minutes))
+    }
+
+    /// Per flow (by name, in byte order), its executions that finished in `window`.
+    pub async fn flow_metrics(&self, window: &MetricsWindow) -> Result<Vec<FlowMetrics>, StoreError> {
+        dispatch!(self.flow_metrics(window))
+    }
+
+    /// Per node (by flow, node id, node type), its runs in executions that finished in
+    /// `window`; only `flow`'s nodes when given.
+    pub async fn node_metrics(
+        &self,
+        window: &MetricsWindow,
+        flow: Option<&str>,
+    ) -> Result<Vec<NodeMetrics>, StoreError> {
+        dispatch!(self.node_metrics(window, flow))
+    }
+
+    /// Retention: deletes the execution and node rollups of minutes before `cutoff`; returns
+    /// how many rows.
+    pub async fn delete_metrics_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        dispatch!(self.delete_metrics_before(cutoff))
     }
 }

@@ -1,10 +1,13 @@
 //! A finished execution's report converted into the values both backends write: everything that
 //! can fail is converted before the first statement, so a refused report writes nothing.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
-use flow_runtime::{ExecutionReport, ExecutionState, NodeReport};
+use flow_runtime::{ExecutionReport, ExecutionState, NodeReport, NodeState};
 
 use crate::codec::{CodecError, enum_text, int, json_text, parse_json};
+use crate::metrics::Histogram;
 
 pub(crate) struct ReportRows<'a> {
     pub(crate) state: String,
@@ -15,6 +18,8 @@ pub(crate) struct ReportRows<'a> {
     pub(crate) nodes: Vec<NodeValues<'a>>,
     pub(crate) samples: Vec<SampleValues>,
     pub(crate) rollup: RollupValues,
+    /// The nodes' shares of their `metrics_node_minute` rows, by node id and type.
+    pub(crate) node_rollups: BTreeMap<(&'a str, &'a str), NodeRollup>,
 }
 
 pub(crate) struct NodeValues<'a> {
@@ -45,6 +50,35 @@ pub(crate) struct RollupValues {
     pub(crate) cancelled: i64,
     /// Run time: the report's finish minus its start (not the queued time the row may keep).
     pub(crate) duration_ms: i64,
+    /// The duration's histogram bucket, as a histogram of one.
+    pub(crate) histogram: Histogram,
+}
+
+/// A node's runs in a `metrics_node_minute` row (or a share of them: one execution's, one
+/// batch's), added up.
+#[derive(Debug, Default)]
+pub(crate) struct NodeRollup {
+    pub(crate) runs: i64,
+    pub(crate) failed: i64,
+    pub(crate) duration_ms_sum: i64,
+    pub(crate) duration_ms_max: i64,
+    pub(crate) histogram: Histogram,
+    pub(crate) records_in: i64,
+    pub(crate) records_out: i64,
+    pub(crate) errors: i64,
+}
+
+impl NodeRollup {
+    pub(crate) fn add(&mut self, other: &NodeRollup) {
+        self.runs += other.runs;
+        self.failed += other.failed;
+        self.duration_ms_sum = self.duration_ms_sum.saturating_add(other.duration_ms_sum);
+        self.duration_ms_max = self.duration_ms_max.max(other.duration_ms_max);
+        self.histogram.merge(&other.histogram);
+        self.records_in = self.records_in.saturating_add(other.records_in);
+        self.records_out = self.records_out.saturating_add(other.records_out);
+        self.errors = self.errors.saturating_add(other.errors);
+    }
 }
 
 impl<'a> ReportRows<'a> {
@@ -91,6 +125,29 @@ impl<'a> ReportRows<'a> {
             }
         })?;
         let is = |state| i64::from(report.state == state);
+        let duration_ms = (report.finished_at - report.started_at).num_milliseconds().max(0);
+        let mut histogram = Histogram::default();
+        histogram.add(duration_ms);
+        // Nodes that never started (skipped) did not run: they are not counted.
+        let mut node_rollups: BTreeMap<(&str, &str), NodeRollup> = BTreeMap::new();
+        for v in &nodes {
+            let node: &'a NodeReport = v.node;
+            let Some(started) = node.started_at else { continue };
+            let finished = node.finished_at.unwrap_or(report.finished_at);
+            let duration_ms = (finished - started).num_milliseconds().max(0);
+            let mut run = NodeRollup {
+                runs: 1,
+                failed: i64::from(node.state == NodeState::Failed),
+                duration_ms_sum: duration_ms,
+                duration_ms_max: duration_ms,
+                records_in: v.records_in,
+                records_out: v.records_out,
+                errors: v.errors,
+                ..NodeRollup::default()
+            };
+            run.histogram.add(duration_ms);
+            node_rollups.entry((node.node_id.as_str(), node.node_type.as_str())).or_default().add(&run);
+        }
         Ok(Self {
             state: enum_text("execution state", &report.state)?,
             records_out: int("execution records_out", records_out)?,
@@ -102,8 +159,10 @@ impl<'a> ReportRows<'a> {
                 succeeded: is(ExecutionState::Succeeded),
                 failed: is(ExecutionState::Failed),
                 cancelled: is(ExecutionState::Cancelled),
-                duration_ms: (report.finished_at - report.started_at).num_milliseconds().max(0),
+                duration_ms,
+                histogram,
             },
+            node_rollups,
         })
     }
 }

@@ -10,8 +10,8 @@ use common::{at, failed_report, new_execution, start, succeeded_report};
 use flow_model::{Connection, ConnectionKind, Flow};
 use flow_runtime::{ExecutionReport, ExecutionState};
 use flow_store::{
-    ExecutionDetail, ExecutionSummary, ListQuery, MinuteRollup, NewExecution, NewSchedule, Role,
-    ScheduleUpdate, Store, StoreError,
+    DashboardPoint, DurationStats, ExecutionDetail, ExecutionSummary, FlowMetrics, ListQuery, MetricsWindow,
+    MinuteRollup, NewExecution, NewSchedule, NodeMetrics, Role, ScheduleUpdate, Store, StoreError,
 };
 use uuid::Uuid;
 
@@ -61,6 +61,9 @@ conformance!(
     finished_executions_are_rolled_up_per_minute_and_flow,
     children_are_recorded_with_their_parent_and_listed_by_it,
     record_finished_writes_the_parent_and_keeps_one_already_set,
+    monitoring_sums_the_rollups_of_executions_and_nodes_exactly,
+    retention_deletes_exactly_the_older_rollups,
+    monitoring_queries_refuse_a_bad_window,
 );
 
 async fn state_of(store: &Store, id: Uuid) -> ExecutionState {
@@ -725,4 +728,208 @@ async fn record_finished_writes_the_parent_and_keeps_one_already_set(store: Stor
     let children =
         store.list(&ListQuery { parent: Some(parent), ..ListQuery::default() }).await.expect("list");
     assert_eq!(ids_of(children), [started_with.id, started_without.id, not_started.id]);
+}
+
+/// The minute `at(0)` is in (`at(s)` is 40 s into its minute); a multiple of two minutes.
+fn minute_zero() -> DateTime<chrono::Utc> {
+    DateTime::from_timestamp(1_749_999_960, 0).expect("valid time")
+}
+
+/// `report` finishing `finish_ms` after `at(0)` and running `duration_ms`.
+fn timed(report: ExecutionReport, finish_ms: i64, duration_ms: i64) -> ExecutionReport {
+    let finished_at = at(0) + Duration::milliseconds(finish_ms);
+    ExecutionReport { started_at: finished_at - Duration::milliseconds(duration_ms), finished_at, ..report }
+}
+
+/// In the minute of at(0), `orders` runs 40, 40, 700 ms (succeeded) and 3 s (failed); in the
+/// next, `orders` runs 2 h (cancelled) and `billing` 40 ms (succeeded). Every node that starts
+/// runs 250 ms.
+async fn seed_monitoring(store: &Store) {
+    let next = 20_000;
+    let reports = [
+        timed(succeeded_report(Uuid::now_v7(), "orders", 0, 10), 1_000, 40),
+        timed(succeeded_report(Uuid::now_v7(), "orders", 0, 5), 2_000, 40),
+        timed(succeeded_report(Uuid::now_v7(), "orders", 0, 1), 3_000, 700),
+        timed(failed_report(Uuid::now_v7(), "orders", 0), 4_000, 3_000),
+        timed(
+            ExecutionReport {
+                state: ExecutionState::Cancelled,
+                ..succeeded_report(Uuid::now_v7(), "orders", 0, 2)
+            },
+            next,
+            7_200_000,
+        ),
+        timed(succeeded_report(Uuid::now_v7(), "billing", 0, 4), next + 1_000, 40),
+    ];
+    for report in &reports {
+        start(store, report, ExecutionState::Running).await;
+        store.record_finished(report, None).await.expect("record_finished");
+    }
+    // A report recorded again counts neither its execution nor its nodes again.
+    store.record_finished(&reports[0], None).await.expect("record again");
+}
+
+fn stats(avg_ms: f64, p50: u64, p95: u64, p99: u64, max: u64) -> DurationStats {
+    DurationStats {
+        avg_ms: Some(avg_ms),
+        p50_ms: Some(p50),
+        p95_ms: Some(p95),
+        p99_ms: Some(p99),
+        max_ms: Some(max),
+    }
+}
+
+fn node_metrics(
+    (flow, node_id, node_type): (&str, &str, &str),
+    [runs, failed]: [u64; 2],
+    [records_in, records_out, errors]: [u64; 3],
+) -> NodeMetrics {
+    NodeMetrics {
+        flow: flow.to_owned(),
+        node_id: node_id.to_owned(),
+        node_type: node_type.to_owned(),
+        runs,
+        failed,
+        error_rate: failed as f64 / runs as f64,
+        duration: stats(250.0, 250, 250, 250, 250),
+        records_in,
+        records_out,
+        errors,
+    }
+}
+
+async fn monitoring_sums_the_rollups_of_executions_and_nodes_exactly(store: Store) {
+    seed_monitoring(&store).await;
+    let m0 = minute_zero();
+    let m1 = m0 + Duration::minutes(1);
+    let both = MetricsWindow { since: m0, until: m1 + Duration::minutes(1) };
+
+    let dashboard = store.dashboard(&both, 1).await.expect("dashboard");
+    assert_eq!(dashboard.window, both);
+    assert_eq!(
+        (dashboard.executions, dashboard.succeeded, dashboard.failed, dashboard.cancelled),
+        (6, 4, 1, 1)
+    );
+    assert_eq!(dashboard.success_rate, Some(4.0 / 6.0));
+    // Buckets: 40 ms x3 in le_50, 700 in le_1000, 3 s in le_5000, 2 h in le_inf.
+    let all = stats((40.0 * 3.0 + 700.0 + 3_000.0 + 7_200_000.0) / 6.0, 50, 7_200_000, 7_200_000, 7_200_000);
+    assert_eq!(dashboard.duration, all);
+    let point = |at, counts: [u64; 4], duration| DashboardPoint {
+        at,
+        executions: counts[0],
+        succeeded: counts[1],
+        failed: counts[2],
+        cancelled: counts[3],
+        duration,
+    };
+    assert_eq!(
+        dashboard.points,
+        [
+            point(m0, [4, 3, 1, 0], stats(3_780.0 / 4.0, 50, 3_000, 3_000, 3_000)),
+            point(m1, [2, 1, 0, 1], stats(7_200_040.0 / 2.0, 50, 7_200_000, 7_200_000, 7_200_000)),
+        ]
+    );
+
+    // Two-minute steps: one point with everything. A window from one second into the first
+    // minute leaves that minute out; an empty step is a point of zeros.
+    let two = store.dashboard(&both, 2).await.expect("dashboard");
+    assert_eq!(two.points, [point(m0, [6, 4, 1, 1], all.clone())]);
+    let later = MetricsWindow { since: m0 + Duration::seconds(1), until: m1 + Duration::minutes(2) };
+    let later = store.dashboard(&later, 1).await.expect("dashboard");
+    assert_eq!(later.executions, 2);
+    assert_eq!(
+        later.points.iter().map(|p| (p.at, p.executions)).collect::<Vec<_>>(),
+        [(m0, 0), (m1, 2), (m1 + Duration::minutes(1), 0)]
+    );
+    assert_eq!(later.points[2].duration, DurationStats::default());
+
+    let flows = store.flow_metrics(&both).await.expect("flow metrics");
+    assert_eq!(
+        flows,
+        [
+            FlowMetrics {
+                flow: "billing".to_owned(),
+                executions: 1,
+                succeeded: 1,
+                failed: 0,
+                cancelled: 0,
+                error_rate: 0.0,
+                duration: stats(40.0, 40, 40, 40, 40),
+                records_out: 4,
+            },
+            FlowMetrics {
+                flow: "orders".to_owned(),
+                executions: 5,
+                succeeded: 3,
+                failed: 1,
+                cancelled: 1,
+                error_rate: 0.2,
+                // The median, 700 ms, is reported as its bucket's bound.
+                duration: stats(
+                    (40.0 * 2.0 + 700.0 + 3_000.0 + 7_200_000.0) / 5.0,
+                    1_000,
+                    7_200_000,
+                    7_200_000,
+                    7_200_000
+                ),
+                // 10 + 5 + 1, the failed run's 3 + 2 + 2, the cancelled run's 2.
+                records_out: 25,
+            },
+        ]
+    );
+
+    // The failed run's skipped node did not run: it is not counted.
+    let orders = [
+        node_metrics(("orders", "map", "http_enrich"), [1, 1], [3, 2, 1]),
+        node_metrics(("orders", "out", "collect"), [4, 0], [18, 18, 0]),
+        node_metrics(("orders", "out", "write_csv"), [1, 0], [2, 2, 0]),
+        node_metrics(("orders", "src", "generate"), [1, 0], [0, 3, 0]),
+    ];
+    let mut every = vec![node_metrics(("billing", "out", "collect"), [1, 0], [4, 4, 0])];
+    every.extend(orders.iter().cloned());
+    assert_eq!(store.node_metrics(&both, None).await.expect("node metrics"), every);
+    assert_eq!(store.node_metrics(&both, Some("orders")).await.expect("node metrics"), orders);
+    assert!(store.node_metrics(&both, Some("nothing")).await.expect("node metrics").is_empty());
+}
+
+async fn retention_deletes_exactly_the_older_rollups(store: Store) {
+    seed_monitoring(&store).await;
+    let m0 = minute_zero();
+    let m1 = m0 + Duration::minutes(1);
+    let both = MetricsWindow { since: m0, until: m1 + Duration::minutes(1) };
+
+    assert_eq!(store.delete_metrics_before(m0).await.expect("delete"), 0);
+    // The first minute: orders' execution row and its four nodes' rows.
+    assert_eq!(store.delete_metrics_before(m1).await.expect("delete"), 5);
+    assert_eq!(store.delete_metrics_before(m1).await.expect("delete again"), 0);
+    let flows = store.flow_metrics(&both).await.expect("flow metrics");
+    assert_eq!(
+        flows.iter().map(|f| (f.flow.as_str(), f.executions)).collect::<Vec<_>>(),
+        [("billing", 1), ("orders", 1)]
+    );
+    let nodes = store.node_metrics(&both, None).await.expect("node metrics");
+    assert_eq!(
+        nodes.iter().map(|n| (n.flow.as_str(), n.node_id.as_str(), n.runs)).collect::<Vec<_>>(),
+        [("billing", "out", 1), ("orders", "out", 1)]
+    );
+    assert_eq!(store.dashboard(&both, 1).await.expect("dashboard").executions, 2);
+    // Everything else: the second minute's two execution rows and two node rows.
+    assert_eq!(store.delete_metrics_before(m1 + Duration::minutes(1)).await.expect("delete"), 4);
+    assert!(store.flow_metrics(&both).await.expect("flow metrics").is_empty());
+}
+
+async fn monitoring_queries_refuse_a_bad_window(store: Store) {
+    let m0 = minute_zero();
+    let day = MetricsWindow { since: m0, until: m0 + Duration::days(1) };
+    let empty = MetricsWindow { since: m0, until: m0 };
+    for (window, step) in
+        [(day, 0), (empty, 1), (MetricsWindow { since: m0, until: m0 + Duration::days(30) }, 1)]
+    {
+        let err = store.dashboard(&window, step).await.expect_err("invalid");
+        assert!(matches!(err, StoreError::InvalidQuery { .. }), "{err:?}");
+    }
+    // 1440 points is within the limit; no executions gives zeros, no rates.
+    let quiet = store.dashboard(&day, 1).await.expect("dashboard");
+    assert_eq!((quiet.points.len(), quiet.executions, quiet.success_rate), (1_440, 0, None));
+    assert_eq!(quiet.duration, DurationStats::default());
 }

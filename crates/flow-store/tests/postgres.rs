@@ -151,3 +151,43 @@ async fn concurrent_history_writes_share_transactions_and_each_keeps_its_outcome
     })
     .await;
 }
+
+/// Seeds `metrics_minute` as if 1,000,000 executions had finished over the 30 days before
+/// `until`: 10 flows, every minute, 2 or 3 executions each (the first 136,000 rows 3).
+pub(crate) async fn seed_a_million_executions(url: &str, until: chrono::DateTime<chrono::Utc>) {
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+    sqlx::query(
+        "INSERT INTO metrics_minute (minute, flow, executions, succeeded, failed, cancelled, \
+             duration_ms_sum, duration_ms_max, records_out, le_100, le_1000) \
+         SELECT $1 - (m + 1) * interval '1 minute', 'flow-' || f, n, n - 1, 1, 0, n * 300, 900, n * 10, n - 1, 1 \
+         FROM generate_series(0, 43199) AS m, generate_series(0, 9) AS f, \
+             LATERAL (SELECT CASE WHEN m * 10 + f < 136000 THEN 3 ELSE 2 END AS n) AS c",
+    )
+    .bind(until)
+    .execute(&mut conn)
+    .await
+    .expect("seed");
+    sqlx::query("ANALYZE metrics_minute").execute(&mut conn).await.expect("analyze");
+    conn.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn the_dashboard_of_a_million_executions_reads_the_window_from_the_index() {
+    // Midnight: 30 one-day steps.
+    let until = chrono::DateTime::from_timestamp(20_254 * 86_400, 0).expect("valid time");
+    with_postgres(move |store, url| async move {
+        seed_a_million_executions(&url, until).await;
+        let all = flow_store::MetricsWindow { since: until - chrono::Duration::days(30), until };
+        let month = store.dashboard(&all, 1_440).await.expect("dashboard");
+        assert_eq!((month.executions, month.failed, month.points.len()), (1_000_000, 432_000, 30));
+
+        let day = flow_store::MetricsWindow { since: until - chrono::Duration::days(1), until };
+        let plan = store.explain_dashboard(&day, 15).await.expect("explain");
+        assert!(plan.contains("metrics_minute_pkey"), "the window is a range of the primary key:\n{plan}");
+        let dashboard = store.dashboard(&day, 15).await.expect("dashboard");
+        // The last day is 14,400 rows of the first 136,000: 3 executions each.
+        assert_eq!((dashboard.executions, dashboard.points.len()), (43_200, 96));
+        assert_eq!((dashboard.duration.p50_ms, dashboard.duration.p99_ms), (Some(100), Some(900)));
+    })
+    .await;
+}

@@ -107,6 +107,9 @@ impl Ctx {
             "MAX_CONCURRENT_EXECUTIONS",
             "NODE_EXECUTION_TIMEOUT",
             "RETRY_ATTEMPTS",
+            "ENABLE_METRICS",
+            "METRICS_TOKEN",
+            "FLOW_METRICS_BIND",
             "RUST_LOG",
         ] {
             command.env_remove(var);

@@ -7,6 +7,8 @@ mod connections;
 mod executions;
 mod flows;
 mod health;
+mod metrics;
+mod monitoring;
 mod queue;
 mod schedules;
 
@@ -48,7 +50,7 @@ pub(crate) struct Query<T>(pub T);
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Flow Platform", description = "Flows, executions, schedules and the job queue of a Flow Platform server. Every route but /health needs `Authorization: Bearer <token>` from POST /auth/login."),
+    info(title = "Flow Platform", description = "Flows, executions, schedules and the job queue of a Flow Platform server. Every route but /health and /metrics (METRICS_TOKEN, when set) needs `Authorization: Bearer <token>` from POST /auth/login."),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]
@@ -65,6 +67,11 @@ impl Modify for BearerAuth {
                 HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
             ),
         );
+        // `GET /metrics` only, when the server has a METRICS_TOKEN.
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -77,6 +84,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(FLOW_BODY_LIMIT));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(health::health))
+        .routes(utoipa_axum::routes!(metrics::metrics))
         .routes(utoipa_axum::routes!(auth::login))
         .routes(utoipa_axum::routes!(catalog::catalog))
         .merge(flows)
@@ -90,6 +98,11 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(utoipa_axum::routes!(connections::put, connections::delete))
         .routes(utoipa_axum::routes!(schedules::list, schedules::create))
         .routes(utoipa_axum::routes!(schedules::get, schedules::update, schedules::delete))
+        .routes(utoipa_axum::routes!(monitoring::system))
+        .routes(utoipa_axum::routes!(monitoring::health))
+        .routes(utoipa_axum::routes!(monitoring::dashboard))
+        .routes(utoipa_axum::routes!(monitoring::flows))
+        .routes(utoipa_axum::routes!(monitoring::nodes))
         .routes(utoipa_axum::routes!(queue::page))
         .routes(utoipa_axum::routes!(queue::counts))
         .routes(utoipa_axum::routes!(queue::jobs))

@@ -18,13 +18,14 @@ use uuid::Uuid;
 
 use super::{PgStore, fence_value};
 use crate::codec::enum_text;
-use crate::report::ReportRows;
+use crate::metrics::{self, Histogram};
+use crate::report::{NodeRollup, ReportRows};
 use crate::{NewExecution, StoreError};
 
 /// Writes per transaction at most; the statements stay far below PostgreSQL's 65,535 bound
 /// values, and a caller never waits behind more than this.
 const MAX_BATCH: usize = 256;
-/// Rows per multi-row insert of nodes (14 values each) and samples (4 each).
+/// Rows per multi-row insert of nodes (14 values each; node rollups, 27) and samples (4 each).
 const NODE_CHUNK: usize = 1000;
 const SAMPLE_CHUNK: usize = 10_000;
 /// Writer tasks, each holding one pooled connection while it writes.
@@ -136,6 +137,7 @@ struct Rollup {
     duration_ms_sum: i64,
     duration_ms_max: i64,
     records_out: i64,
+    histogram: Histogram,
 }
 
 impl PgStore {
@@ -306,6 +308,7 @@ impl PgStore {
 
         // Metrics rows in key order, so concurrent batches lock them in the same order.
         let mut rollups: BTreeMap<(DateTime<Utc>, &str), Rollup> = BTreeMap::new();
+        let mut node_rollups: BTreeMap<(DateTime<Utc>, &str, &str, &str), NodeRollup> = BTreeMap::new();
         for f in &live {
             if current.get(&f.report.id).is_some_and(|(_, was_finished)| *was_finished) {
                 continue;
@@ -319,12 +322,20 @@ impl PgStore {
             rollup.duration_ms_sum = rollup.duration_ms_sum.saturating_add(share.duration_ms);
             rollup.duration_ms_max = rollup.duration_ms_max.max(share.duration_ms);
             rollup.records_out = rollup.records_out.saturating_add(f.rows.records_out);
+            rollup.histogram.merge(&share.histogram);
+            for ((node_id, node_type), share) in &f.rows.node_rollups {
+                node_rollups
+                    .entry((f.rows.rollup.minute, f.report.flow.as_str(), node_id, node_type))
+                    .or_default()
+                    .add(share);
+            }
         }
         if !rollups.is_empty() {
-            let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(
+            let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(format!(
                 "INSERT INTO metrics_minute (minute, flow, executions, succeeded, failed, cancelled, \
-                 duration_ms_sum, duration_ms_max, records_out) ",
-            );
+                 duration_ms_sum, duration_ms_max, records_out, {}) ",
+                *metrics::BUCKET_COLUMNS
+            ));
             insert.push_values(&rollups, |mut row, ((minute, flow), r)| {
                 row.push_bind(minute)
                     .push_bind(flow)
@@ -335,8 +346,11 @@ impl PgStore {
                     .push_bind(r.duration_ms_sum)
                     .push_bind(r.duration_ms_max)
                     .push_bind(r.records_out);
+                for n in r.histogram.0 {
+                    row.push_bind(n);
+                }
             });
-            insert.push(
+            insert.push(format!(
                 " ON CONFLICT (minute, flow) DO UPDATE SET \
                      executions = metrics_minute.executions + EXCLUDED.executions, \
                      succeeded = metrics_minute.succeeded + EXCLUDED.succeeded, \
@@ -344,8 +358,46 @@ impl PgStore {
                      cancelled = metrics_minute.cancelled + EXCLUDED.cancelled, \
                      duration_ms_sum = metrics_minute.duration_ms_sum + EXCLUDED.duration_ms_sum, \
                      duration_ms_max = greatest(metrics_minute.duration_ms_max, EXCLUDED.duration_ms_max), \
-                     records_out = metrics_minute.records_out + EXCLUDED.records_out",
-            );
+                     records_out = metrics_minute.records_out + EXCLUDED.records_out, {}",
+                metrics::bucket_upsert("metrics_minute")
+            ));
+            insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
+        }
+        // 27 values a row: chunks stay far below PostgreSQL's 65,535 bound values.
+        let node_rollups: Vec<_> = node_rollups.into_iter().collect();
+        for chunk in node_rollups.chunks(NODE_CHUNK) {
+            let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+                "INSERT INTO metrics_node_minute (minute, flow, node_id, node_type, runs, failed, \
+                 duration_ms_sum, duration_ms_max, records_in, records_out, errors, {}) ",
+                *metrics::BUCKET_COLUMNS
+            ));
+            insert.push_values(chunk, |mut row, ((minute, flow, node_id, node_type), r)| {
+                row.push_bind(*minute)
+                    .push_bind(*flow)
+                    .push_bind(*node_id)
+                    .push_bind(*node_type)
+                    .push_bind(r.runs)
+                    .push_bind(r.failed)
+                    .push_bind(r.duration_ms_sum)
+                    .push_bind(r.duration_ms_max)
+                    .push_bind(r.records_in)
+                    .push_bind(r.records_out)
+                    .push_bind(r.errors);
+                for n in r.histogram.0 {
+                    row.push_bind(n);
+                }
+            });
+            insert.push(format!(
+                " ON CONFLICT (minute, flow, node_id, node_type) DO UPDATE SET \
+                     runs = metrics_node_minute.runs + EXCLUDED.runs, \
+                     failed = metrics_node_minute.failed + EXCLUDED.failed, \
+                     duration_ms_sum = metrics_node_minute.duration_ms_sum + EXCLUDED.duration_ms_sum, \
+                     duration_ms_max = greatest(metrics_node_minute.duration_ms_max, EXCLUDED.duration_ms_max), \
+                     records_in = metrics_node_minute.records_in + EXCLUDED.records_in, \
+                     records_out = metrics_node_minute.records_out + EXCLUDED.records_out, \
+                     errors = metrics_node_minute.errors + EXCLUDED.errors, {}",
+                metrics::bucket_upsert("metrics_node_minute")
+            ));
             insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
         }
 

@@ -3,6 +3,7 @@
 //! cast, and read back as text, so conversion errors are the store's typed ones.
 
 mod batch;
+mod monitoring;
 mod records;
 mod rows;
 

@@ -1,6 +1,7 @@
 //! The SQLite backend: one file (or memory) per process family; the desktop app and the CLI.
 //! Times and uuids are text, enums their snake_case names (see `codec`).
 
+mod monitoring;
 mod records;
 mod rows;
 
@@ -19,6 +20,7 @@ use uuid::Uuid;
 
 use self::rows::{EXECUTION_COLUMNS, ExecutionRow, NODE_COLUMNS, NodeRow, SampleRow};
 use crate::codec::{CodecError, enum_text, json_text, parse_enum, parse_json, time_text};
+use crate::metrics;
 use crate::report::{ReportRows, attach_samples};
 use crate::{
     ExecutionDetail, ExecutionSummary, INTERRUPTED, ListQuery, NewExecution, StoreError, UNFINISHED, types,
@@ -212,32 +214,75 @@ impl SqliteStore {
         // once, however often its report is recorded. Being a write, it also takes the write
         // lock at once, so this deferred transaction never has to upgrade a read.
         let rollup = &rows.rollup;
-        sqlx::query(
+        let mut insert = QueryBuilder::<Sqlite>::new(format!(
             "INSERT INTO metrics_minute (minute, flow, executions, succeeded, failed, cancelled, \
-                 duration_ms_sum, duration_ms_max, records_out) \
-             SELECT ?, ?, 1, ?, ?, ?, ?, ?, ? \
-             WHERE NOT EXISTS (SELECT 1 FROM executions WHERE id = ? AND finished_at IS NOT NULL) \
-             ON CONFLICT (minute, flow) DO UPDATE SET \
+                 duration_ms_sum, duration_ms_max, records_out, {}) SELECT ",
+            *metrics::BUCKET_COLUMNS
+        ));
+        let mut values = insert.separated(", ");
+        values
+            .push_bind(time_text(rollup.minute))
+            .push_bind(&report.flow)
+            .push_bind(1i64)
+            .push_bind(rollup.succeeded)
+            .push_bind(rollup.failed)
+            .push_bind(rollup.cancelled)
+            .push_bind(rollup.duration_ms)
+            .push_bind(rollup.duration_ms)
+            .push_bind(rows.records_out);
+        for n in rollup.histogram.0 {
+            values.push_bind(n);
+        }
+        insert
+            .push(" WHERE NOT EXISTS (SELECT 1 FROM executions WHERE id = ")
+            .push_bind(&id)
+            .push(" AND finished_at IS NOT NULL)")
+            .push(format!(
+                " ON CONFLICT (minute, flow) DO UPDATE SET \
                  executions = metrics_minute.executions + excluded.executions, \
                  succeeded = metrics_minute.succeeded + excluded.succeeded, \
                  failed = metrics_minute.failed + excluded.failed, \
                  cancelled = metrics_minute.cancelled + excluded.cancelled, \
                  duration_ms_sum = metrics_minute.duration_ms_sum + excluded.duration_ms_sum, \
                  duration_ms_max = max(metrics_minute.duration_ms_max, excluded.duration_ms_max), \
-                 records_out = metrics_minute.records_out + excluded.records_out",
-        )
-        .bind(time_text(rollup.minute))
-        .bind(&report.flow)
-        .bind(rollup.succeeded)
-        .bind(rollup.failed)
-        .bind(rollup.cancelled)
-        .bind(rollup.duration_ms)
-        .bind(rollup.duration_ms)
-        .bind(rows.records_out)
-        .bind(&id)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| self.query_error(e))?;
+                 records_out = metrics_minute.records_out + excluded.records_out, {}",
+                metrics::bucket_upsert("metrics_minute")
+            ));
+        let counted =
+            insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?.rows_affected() > 0;
+        // The nodes' runs count with their execution: only when it was counted just now.
+        if counted && !rows.node_rollups.is_empty() {
+            let node_rollups: Vec<_> = rows.node_rollups.iter().collect();
+            // 27 values a row: far below SQLite's 32,766 per statement.
+            for chunk in node_rollups.chunks(1000) {
+                let mut insert = QueryBuilder::<Sqlite>::new(format!(
+                    "INSERT INTO metrics_node_minute (minute, flow, node_id, node_type, runs, failed, \
+                     duration_ms_sum, duration_ms_max, records_in, records_out, errors, {}) ",
+                    *metrics::BUCKET_COLUMNS
+                ));
+                insert.push_values(chunk, |mut row, ((node_id, node_type), r)| {
+                    row.push_bind(time_text(rollup.minute))
+                        .push_bind(&report.flow)
+                        .push_bind(*node_id)
+                        .push_bind(*node_type)
+                        .push_bind(r.runs)
+                        .push_bind(r.failed)
+                        .push_bind(r.duration_ms_sum)
+                        .push_bind(r.duration_ms_max)
+                        .push_bind(r.records_in)
+                        .push_bind(r.records_out)
+                        .push_bind(r.errors);
+                    for n in r.histogram.0 {
+                        row.push_bind(n);
+                    }
+                });
+                insert.push(format!(
+                    " ON CONFLICT (minute, flow, node_id, node_type) DO UPDATE SET {}",
+                    node_upsert()
+                ));
+                insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
+            }
+        }
 
         // A parent already set stays: a report without one does not erase it.
         sqlx::query(
@@ -443,6 +488,20 @@ impl SqliteStore {
     fn located<T>(&self, value: Result<T, CodecError>) -> Result<T, StoreError> {
         value.map_err(|e| e.at(&self.name))
     }
+}
+
+/// The SET clause adding a node's new runs to its `metrics_node_minute` row.
+fn node_upsert() -> String {
+    format!(
+        "runs = metrics_node_minute.runs + excluded.runs, \
+         failed = metrics_node_minute.failed + excluded.failed, \
+         duration_ms_sum = metrics_node_minute.duration_ms_sum + excluded.duration_ms_sum, \
+         duration_ms_max = max(metrics_node_minute.duration_ms_max, excluded.duration_ms_max), \
+         records_in = metrics_node_minute.records_in + excluded.records_in, \
+         records_out = metrics_node_minute.records_out + excluded.records_out, \
+         errors = metrics_node_minute.errors + excluded.errors, {}",
+        metrics::bucket_upsert("metrics_node_minute")
+    )
 }
 
 /// A fencing token as the database stores it (tokens start at 1 and grow by one per delivery).

@@ -1,0 +1,107 @@
+//! `/monitoring/*`: the machine, the health of the store and the named connections, and the
+//! executions of every user over a window, from the store's per-minute rollups.
+//!
+//! Admin only: the rollups are per flow name and node, not per owner, so they would show a user
+//! other users' flows and activity (docs/server.md).
+
+use axum::extract::State;
+use flow_engine::{Dashboard, FlowMetrics, Health, NodeMetrics, SystemMetrics, parse_window};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{Json, Query};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+
+/// The window when none is given.
+const DEFAULT_WINDOW: &str = "1h";
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WindowParams {
+    /// How far back: a number and m, h or d (`30m`, `24h`, `7d`); default 1h.
+    window: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DashboardParams {
+    /// How far back: a number and m, h or d (`30m`, `24h`, `7d`); default 1h.
+    window: Option<String>,
+    /// Minutes per point; default about 100 points over the window, at most 1500 points.
+    step: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NodesParams {
+    /// How far back: a number and m, h or d (`30m`, `24h`, `7d`); default 1h.
+    window: Option<String>,
+    /// Only this flow's nodes (by name).
+    flow: Option<String>,
+}
+
+fn window(text: Option<&str>) -> Result<chrono::Duration, ApiError> {
+    parse_window(text.unwrap_or(DEFAULT_WINDOW)).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// A query the store refuses (too many points) is the caller's.
+fn query_error(e: flow_engine::EngineError) -> ApiError {
+    match e {
+        flow_engine::EngineError::Store(flow_store::StoreError::InvalidQuery { reason }) => {
+            ApiError::bad_request(reason)
+        }
+        other => other.into(),
+    }
+}
+
+#[utoipa::path(get, path = "/monitoring/system", tag = "monitoring",
+    responses((status = 200, description = "CPU, memory, this process's RSS and uptime, active executions (flow_engine::SystemMetrics)", body = Object), (status = 403, body = ErrorBody)))]
+pub(crate) async fn system(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<SystemMetrics>> {
+    caller.require_admin()?;
+    Ok(Json(state.engine.system().await))
+}
+
+#[utoipa::path(get, path = "/monitoring/health", tag = "monitoring",
+    responses((status = 200, description = "Whether the store and every named connection answer (flow_engine::Health)", body = Object), (status = 403, body = ErrorBody)))]
+pub(crate) async fn health(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Health>> {
+    caller.require_admin()?;
+    Ok(Json(state.engine.health().await))
+}
+
+#[utoipa::path(get, path = "/monitoring/dashboard", tag = "monitoring", params(DashboardParams),
+    responses((status = 200, description = "Executions per step with totals, success rate and duration percentiles (flow_store::Dashboard)", body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn dashboard(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<DashboardParams>,
+) -> ApiResult<Json<Dashboard>> {
+    caller.require_admin()?;
+    let span = window(params.window.as_deref())?;
+    Ok(Json(state.engine.monitoring_dashboard(span, params.step).await.map_err(query_error)?))
+}
+
+#[utoipa::path(get, path = "/monitoring/flows", tag = "monitoring", params(WindowParams),
+    responses((status = 200, description = "Per flow: executions, error rate, durations, records (flow_store::FlowMetrics)", body = [Object]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn flows(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<WindowParams>,
+) -> ApiResult<Json<Vec<FlowMetrics>>> {
+    caller.require_admin()?;
+    let span = window(params.window.as_deref())?;
+    Ok(Json(state.engine.monitoring_flows(span).await.map_err(query_error)?))
+}
+
+#[utoipa::path(get, path = "/monitoring/nodes", tag = "monitoring", params(NodesParams),
+    responses((status = 200, description = "Per node: runs, error rate, durations, records in and out, errors (flow_store::NodeMetrics)", body = [Object]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn nodes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<NodesParams>,
+) -> ApiResult<Json<Vec<NodeMetrics>>> {
+    caller.require_admin()?;
+    let span = window(params.window.as_deref())?;
+    Ok(Json(state.engine.monitoring_nodes(span, params.flow.as_deref()).await.map_err(query_error)?))
+}
