@@ -97,6 +97,11 @@ pub(crate) fn run() -> Result<(), tauri::Error> {
             commands::secret_providers,
             commands::save_secret_provider,
             commands::remove_secret_provider,
+            commands::monitoring_system,
+            commands::monitoring_health,
+            commands::monitoring_dashboard,
+            commands::monitoring_flows,
+            commands::monitoring_nodes,
             commands::subscribe_events,
         ])
         .run(tauri::generate_context!())

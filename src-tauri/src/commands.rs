@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use flow_engine::{
-    Connection, ConnectionTest, Event, ExecutionDetail, ExecutionSummary, Flow, FlowOrigin, ListQuery,
-    NodeDescriptor, ProviderInfo, ProviderSettings, RunOptions, SecretInfo, SecretsError, ValidationReport,
+    Connection, ConnectionTest, Dashboard, Event, ExecutionDetail, ExecutionSummary, Flow, FlowMetrics,
+    FlowOrigin, Health, ListQuery, NodeDescriptor, NodeMetrics, ProviderInfo, ProviderSettings, RunOptions,
+    SecretInfo, SecretsError, SystemMetrics, ValidationReport, parse_window,
 };
 use tauri::State;
 use tauri::ipc::Channel;
@@ -189,6 +190,47 @@ pub(crate) async fn remove_secret_provider(
 ) -> CommandResult<bool> {
     let engine = state.engine.clone();
     Ok(blocking(move || engine.secrets().remove_provider(&provider)).await?)
+}
+
+/// The machine and this app: CPU, memory, RSS, uptime, active executions (the monitoring panel).
+#[tauri::command]
+pub(crate) async fn monitoring_system(state: State<'_, AppState>) -> CommandResult<SystemMetrics> {
+    Ok(state.engine.system().await)
+}
+
+/// Whether the history store and every named connection answer.
+#[tauri::command]
+pub(crate) async fn monitoring_health(state: State<'_, AppState>) -> CommandResult<Health> {
+    Ok(state.engine.health().await)
+}
+
+/// Executions that finished in the last `window` (`30m`, `24h`, `7d`), per `step` minutes.
+#[tauri::command]
+pub(crate) async fn monitoring_dashboard(
+    state: State<'_, AppState>,
+    window: String,
+    step: Option<u32>,
+) -> CommandResult<Dashboard> {
+    Ok(state.engine.monitoring_dashboard(parse_window(&window)?, step).await?)
+}
+
+/// Per flow: count, error rate, durations and records over the last `window`.
+#[tauri::command]
+pub(crate) async fn monitoring_flows(
+    state: State<'_, AppState>,
+    window: String,
+) -> CommandResult<Vec<FlowMetrics>> {
+    Ok(state.engine.monitoring_flows(parse_window(&window)?).await?)
+}
+
+/// Per node (of `flow`, when given): count, error rate, durations and records over `window`.
+#[tauri::command]
+pub(crate) async fn monitoring_nodes(
+    state: State<'_, AppState>,
+    window: String,
+    flow: Option<String>,
+) -> CommandResult<Vec<NodeMetrics>> {
+    Ok(state.engine.monitoring_nodes(parse_window(&window)?, flow.as_deref()).await?)
 }
 
 /// Runs `f` off the async threads: the store reads a file and the keyring may wait on D-Bus.
