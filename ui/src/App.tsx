@@ -1,10 +1,11 @@
 import { ReactFlowProvider } from '@xyflow/react';
-import { useEffect } from 'react';
+import { useEffect, useLayoutEffect } from 'react';
 import { Canvas } from './components/Canvas';
 import { ConnectionsDialog } from './components/ConnectionsDialog';
 import { SecretsDialog } from './components/SecretsDialog';
 import { HistoryPanel } from './components/HistoryPanel';
 import { Inspector } from './components/Inspector';
+import { MonitoringPanel } from './components/MonitoringPanel';
 import { Notices } from './components/Notices';
 import { Palette } from './components/Palette';
 import { PreviewPanel } from './components/PreviewPanel';
@@ -21,9 +22,11 @@ function Shell() {
   const theme = useApp((s) => s.settings.theme);
   const name = useFlow((s) => s.meta.name);
   const dirty = useFlow((s) => s.dirty);
+  const monitoring = useApp((s) => s.monitoring.open);
   useKeyboardShortcuts();
 
-  useEffect(() => {
+  // Before any child's effect runs: the charts read the theme's colours in theirs.
+  useLayoutEffect(() => {
     document.documentElement.dataset.theme = theme;
   }, [theme]);
   useEffect(() => {
@@ -47,6 +50,8 @@ function Shell() {
             <HistoryPanel />
             <PreviewPanel />
           </div>
+          {/* Over the canvas and its panels, which stay mounted: the editor is as it was on close. */}
+          {monitoring && <MonitoringPanel />}
         </div>
         <Inspector />
       </div>

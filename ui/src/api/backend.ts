@@ -4,15 +4,20 @@
 import type {
   Connection,
   ConnectionTest,
+  Dashboard,
   EngineEvent,
   ExecutionDetail,
   ExecutionSummary,
   Flow,
+  FlowMetrics,
+  Health,
   ListQuery,
   NodeDescriptor,
+  NodeMetrics,
   ProviderInfo,
   ProviderSettings,
   SecretInfo,
+  SystemMetrics,
   ValidationReport,
 } from './types';
 
@@ -56,6 +61,19 @@ export interface Backend {
   saveSecretProvider(settings: ProviderSettings): Promise<void>;
   /** Forgets a provider's stored settings; false when there were none. */
   removeSecretProvider(provider: SecretProviderName): Promise<boolean>;
+  /** The machine and the app: CPU, memory, the app's RSS, uptime, active executions. */
+  monitoringSystem(): Promise<SystemMetrics>;
+  /** Whether the history store and every named connection answer (each tested, within 5 s). */
+  monitoringHealth(): Promise<Health>;
+  /**
+   * Executions that finished in the last `window` (`30m`, `1h`, `24h`, `7d`): totals and one
+   * point per `step` minutes (null: about a hundred points; at most 1,500 points).
+   */
+  monitoringDashboard(window: string, step: number | null): Promise<Dashboard>;
+  /** Per flow name, over the last `window`. */
+  monitoringFlows(window: string): Promise<FlowMetrics[]>;
+  /** Per node, of `flow` only when given, over the last `window`. */
+  monitoringNodes(window: string, flow: string | null): Promise<NodeMetrics[]>;
   /** What the app did on its first start (e.g. connections it created); possibly empty. */
   setupNotes(): Promise<string[]>;
   /** Subscribes once; events arrive in coalesced batches. */

@@ -6,15 +6,20 @@ import { DEFAULT_SETTINGS, type Backend, type ExampleFlow, type Platform, type S
 import type {
   Connection,
   ConnectionTest,
+  Dashboard,
   EngineEvent,
   ExecutionDetail,
   ExecutionSummary,
   Flow,
+  FlowMetrics,
+  Health,
   ListQuery,
   NodeDescriptor,
+  NodeMetrics,
   ProviderInfo,
   ProviderSettings,
   SecretInfo,
+  SystemMetrics,
   ValidationReport,
 } from './types';
 
@@ -86,6 +91,21 @@ export class TauriBackend implements Backend {
   }
   removeSecretProvider(provider: SecretProviderName): Promise<boolean> {
     return invoke('remove_secret_provider', { provider });
+  }
+  monitoringSystem(): Promise<SystemMetrics> {
+    return invoke('monitoring_system');
+  }
+  monitoringHealth(): Promise<Health> {
+    return invoke('monitoring_health');
+  }
+  monitoringDashboard(window: string, step: number | null): Promise<Dashboard> {
+    return invoke('monitoring_dashboard', { window, step });
+  }
+  monitoringFlows(window: string): Promise<FlowMetrics[]> {
+    return invoke('monitoring_flows', { window });
+  }
+  monitoringNodes(window: string, flow: string | null): Promise<NodeMetrics[]> {
+    return invoke('monitoring_nodes', { window, flow });
   }
   setupNotes(): Promise<string[]> {
     return invoke('setup_notes');

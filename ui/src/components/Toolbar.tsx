@@ -45,6 +45,7 @@ export function Toolbar() {
   const examples = useApp((s) => s.examples);
   const recent = useApp((s) => s.settings.recentFiles);
   const theme = useApp((s) => s.settings.theme);
+  const monitoring = useApp((s) => s.monitoring.open);
 
   const active = liveState === 'starting' || (liveState !== 'idle' && !isTerminalExecution(liveState));
   const canPause = liveState === 'running' || liveState === 'queued';
@@ -163,6 +164,15 @@ export function Toolbar() {
       </div>
 
       <div className="group end">
+        <button
+          className="btn"
+          data-testid="monitoring-button"
+          aria-pressed={monitoring}
+          onClick={() => controller.toggleMonitoring()}
+          title="Executions, durations, system and health"
+        >
+          Monitoring
+        </button>
         <button className="btn" data-testid="variables-button" onClick={() => controller.openDialog({ kind: 'variables' })}>
           Variables
         </button>

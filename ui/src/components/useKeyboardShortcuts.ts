@@ -7,7 +7,7 @@ function isEditable(target: EventTarget | null): boolean {
   return tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || target.isContentEditable;
 }
 
-/** Editor shortcuts: undo/redo, copy/paste, delete, select all, save. */
+/** Editor shortcuts: undo/redo, copy/paste, delete, select all, save; Escape closes the monitoring panel. */
 export function useKeyboardShortcuts(): void {
   const controller = useController();
   useEffect(() => {
@@ -20,6 +20,11 @@ export function useKeyboardShortcuts(): void {
         return;
       }
       if (isEditable(e.target) || document.querySelector('.modal-backdrop')) return;
+      // The monitoring panel covers the canvas: no edit that would not be seen; Escape goes back.
+      if (controller.app.getState().monitoring.open) {
+        if (e.key === 'Escape') controller.closeMonitoring();
+        return;
+      }
       const s = controller.store.getState();
       if (mod && key === 'z') {
         e.preventDefault();

@@ -1,10 +1,26 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Backend, Platform } from '../api/backend';
 import { DEFAULT_SETTINGS } from '../api/backend';
-import type { EngineEvent, Flow, Problem, ValidationReport } from '../api/types';
-import { Controller, FOCUS_CHECK_INTERVAL_MS, fileNameFor } from './controller';
+import type { Dashboard, EngineEvent, Flow, Problem, ValidationReport } from '../api/types';
+import { Controller, FOCUS_CHECK_INTERVAL_MS, MONITORING_REFRESH_MS, fileNameFor } from './controller';
 import { createFlowStore } from './flowStore';
 import { ACTIVE_USERS, CATALOG, ev } from '../test/fixtures';
+
+const NO_DURATION = { avg_ms: null, p50_ms: null, p95_ms: null, p99_ms: null, max_ms: null };
+
+function emptyDashboard(executions = 0): Dashboard {
+  return {
+    window: { since: '2025-01-01T00:00:00Z', until: '2025-01-01T01:00:00Z' },
+    step_minutes: 1,
+    executions,
+    succeeded: executions,
+    failed: 0,
+    cancelled: 0,
+    success_rate: executions > 0 ? 1 : null,
+    duration: NO_DURATION,
+    points: [],
+  };
+}
 
 function fakeBackend(report: ValidationReport = { problems: [] }) {
   let push: (events: EngineEvent[]) => void = () => {};
@@ -31,6 +47,18 @@ function fakeBackend(report: ValidationReport = { problems: [] }) {
     secretProviders: vi.fn(async () => []),
     saveSecretProvider: vi.fn(async () => {}),
     removeSecretProvider: vi.fn(async () => true),
+    monitoringSystem: vi.fn(async () => ({
+      cpu_percent: 12,
+      memory_used_bytes: 4e9,
+      memory_total_bytes: 16e9,
+      process_rss_bytes: 3e8,
+      uptime_seconds: 60,
+      active_executions: 0,
+    })),
+    monitoringHealth: vi.fn(async () => ({ ok: true, store: { ok: true, error: null }, connections: [] })),
+    monitoringDashboard: vi.fn(async (_window: string, _step: number | null) => emptyDashboard()),
+    monitoringFlows: vi.fn(async (_window: string) => []),
+    monitoringNodes: vi.fn(async (_window: string, _flow: string | null) => []),
     setupNotes: vi.fn(async (): Promise<string[]> => []),
     subscribeEvents: vi.fn(async (cb: (e: EngineEvent[]) => void) => {
       push = cb;
@@ -302,6 +330,87 @@ describe('controller: pre-run check and connections', () => {
     backend.validateFlow.mockClear();
     await c.saveConnection({ name: 'postgres', kind: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test', options: {} });
     expect(backend.validateFlow).toHaveBeenCalledTimes(1);
+    c.dispose();
+  });
+});
+
+describe('controller: monitoring', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('loads the panel when it opens, every 5 s while it is open, and never while it is closed', async () => {
+    const { backend } = fakeBackend();
+    const c = new Controller(createFlowStore(), backend, platform);
+    await c.init();
+    await vi.advanceTimersByTimeAsync(MONITORING_REFRESH_MS * 2);
+    expect(backend.monitoringDashboard).not.toHaveBeenCalled();
+
+    c.openMonitoring();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(backend.monitoringDashboard).toHaveBeenLastCalledWith('1h', 1);
+    expect(backend.monitoringNodes).toHaveBeenLastCalledWith('1h', null);
+    expect(c.app.getState().monitoring).toMatchObject({ open: true, dashboard: emptyDashboard(), flows: [], nodes: [], error: null });
+    expect(c.app.getState().monitoring.system?.cpu_percent).toBe(12);
+
+    await vi.advanceTimersByTimeAsync(MONITORING_REFRESH_MS);
+    expect(backend.monitoringDashboard).toHaveBeenCalledTimes(2);
+    c.closeMonitoring();
+    await vi.advanceTimersByTimeAsync(MONITORING_REFRESH_MS * 3);
+    expect(backend.monitoringDashboard).toHaveBeenCalledTimes(2);
+    c.dispose();
+  });
+
+  it('refreshes right after a run ends', async () => {
+    const { backend, push } = fakeBackend();
+    backend.listExecutions.mockResolvedValue([{ id: 'exec-1', state: 'succeeded' }] as never);
+    const store = createFlowStore();
+    const c = new Controller(store, backend, platform);
+    await c.init();
+    store.getState().loadFlow(ACTIVE_USERS, null);
+    c.openMonitoring();
+    await vi.advanceTimersByTimeAsync(0);
+    await c.run();
+    backend.monitoringDashboard.mockResolvedValue(emptyDashboard(1));
+    push([ev.exec('exec-1', 'succeeded')]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(backend.monitoringDashboard).toHaveBeenCalledTimes(2);
+    expect(c.app.getState().monitoring.dashboard?.executions).toBe(1);
+    c.dispose();
+  });
+
+  it('asks for the chosen window at one point a minute up to a day, and keeps no figures of the previous one', async () => {
+    const { backend } = fakeBackend();
+    const c = new Controller(createFlowStore(), backend, platform);
+    await c.init();
+    c.openMonitoring();
+    await vi.advanceTimersByTimeAsync(0);
+    let answer: (d: Dashboard) => void = () => {};
+    backend.monitoringDashboard.mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)));
+    c.setMonitoringWindow('24h');
+    expect(c.app.getState().monitoring).toMatchObject({ window: '24h', dashboard: null, flows: null, nodes: null });
+    expect(backend.monitoringDashboard).toHaveBeenLastCalledWith('24h', 1);
+    // A choice made while a refresh is under way is loaded once that refresh ends.
+    c.setMonitoringWindow('7d');
+    answer(emptyDashboard(5));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(backend.monitoringDashboard).toHaveBeenLastCalledWith('7d', 15);
+    expect(backend.monitoringDashboard).toHaveBeenCalledTimes(3);
+    expect(c.app.getState().monitoring.dashboard).toEqual(emptyDashboard());
+    c.dispose();
+  });
+
+  it('keeps the figures it has when a part fails, and says which', async () => {
+    const { backend } = fakeBackend();
+    const c = new Controller(createFlowStore(), backend, platform);
+    await c.init();
+    c.openMonitoring();
+    await vi.advanceTimersByTimeAsync(0);
+    backend.monitoringFlows.mockRejectedValueOnce('the history store is locked');
+    await c.refreshMonitoring();
+    expect(c.app.getState().monitoring.error).toBe('Flows: the history store is locked');
+    expect(c.app.getState().monitoring.flows).toEqual([]);
+    await c.refreshMonitoring();
+    expect(c.app.getState().monitoring.error).toBeNull();
     c.dispose();
   });
 });

@@ -3,9 +3,24 @@
 // reports errors.
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import { DEFAULT_SETTINGS, errorMessage, type Backend, type ExampleFlow, type Platform, type SecretProviderName, type Settings, type Theme } from '../api';
-import type { Connection, ConnectionTest, ExecutionSummary, Flow, ProviderInfo, ProviderSettings, SecretInfo, Suggestion } from '../api/types';
+import type {
+  Connection,
+  ConnectionTest,
+  Dashboard,
+  ExecutionSummary,
+  Flow,
+  FlowMetrics,
+  Health,
+  NodeMetrics,
+  ProviderInfo,
+  ProviderSettings,
+  SecretInfo,
+  Suggestion,
+  SystemMetrics,
+} from '../api/types';
 import type { ConnectionFocus } from '../model/connections';
 import { isTerminalExecution } from '../model/execution';
+import { stepMinutes, type MonitoringWindow } from '../model/monitoring';
 import { connectionFocus } from '../model/suggestions';
 import { isRunActive, type FlowStore } from './flowStore';
 
@@ -13,10 +28,28 @@ export const VALIDATE_DEBOUNCE_MS = 300;
 /** The pre-run check takes seconds and reaches the databases: on window focus, at most this often. */
 export const FOCUS_CHECK_INTERVAL_MS = 30_000;
 const WATCHDOG_MS = 3000;
+/** The monitoring panel refreshes this often while it is open. */
+export const MONITORING_REFRESH_MS = 5000;
 const RECENT_LIMIT = 10;
 
 /** The open dialog; the Connections dialog may open on a given connection. */
 export type Dialog = { kind: 'variables' } | { kind: 'connections'; focus: ConnectionFocus | null } | { kind: 'secrets' };
+
+/** The monitoring panel: whether it is open, its window, and the engine's last answers. */
+export interface MonitoringData {
+  open: boolean;
+  window: MonitoringWindow;
+  system: SystemMetrics | null;
+  health: Health | null;
+  /** Of the window chosen (cleared when it changes). */
+  dashboard: Dashboard | null;
+  flows: FlowMetrics[] | null;
+  nodes: NodeMetrics[] | null;
+  /** What the last refresh could not get, one line a part; null when it got everything. */
+  error: string | null;
+  /** When the last refresh ended (ms since the epoch). */
+  updatedAt: number | null;
+}
 
 export interface AppData {
   settings: Settings;
@@ -25,6 +58,7 @@ export interface AppData {
   historyLoading: boolean;
   viewedId: string | null;
   dialog: Dialog | null;
+  monitoring: MonitoringData;
 }
 
 export type AppStore = StoreApi<AppData>;
@@ -42,6 +76,10 @@ export class Controller {
   private checkSeq = 0;
   private lastCheckAt = 0;
   private disposers: (() => void)[] = [];
+  private monitoringTimer: ReturnType<typeof setInterval> | null = null;
+  /** The monitoring refresh under way; a refresh asked for meanwhile runs once it ends. */
+  private monitoringRun: Promise<void> | null = null;
+  private monitoringAgain = false;
 
   constructor(
     readonly store: FlowStore,
@@ -55,6 +93,17 @@ export class Controller {
       historyLoading: false,
       viewedId: null,
       dialog: null,
+      monitoring: {
+        open: false,
+        window: '1h',
+        system: null,
+        health: null,
+        dashboard: null,
+        flows: null,
+        nodes: null,
+        error: null,
+        updatedAt: null,
+      },
     }));
   }
 
@@ -113,6 +162,7 @@ export class Controller {
     this.disposers = [];
     if (this.validateTimer) clearTimeout(this.validateTimer);
     this.stopWatchdog();
+    this.stopMonitoringTimer();
   }
 
   // ---- validation ----
@@ -258,6 +308,8 @@ export class Controller {
       const list = await this.refreshHistory();
       const row = list.find((r) => r.id === id);
       if (row && isTerminalExecution(row.state)) {
+        // The execution's rollups are written with its history row: the figures include it now.
+        void this.refreshMonitoring();
         try {
           const detail = await this.backend.getExecution(id);
           if (detail) this.store.getState().mergeLiveDetail(detail);
@@ -303,6 +355,90 @@ export class Controller {
     } catch (e) {
       this.fail(e, 'History');
     }
+  }
+
+  // ---- monitoring ----
+
+  private setMonitoring(patch: Partial<MonitoringData>): void {
+    this.app.setState({ monitoring: { ...this.app.getState().monitoring, ...patch } });
+  }
+
+  /** Opens the panel, loads it and refreshes it every 5 s until it closes. */
+  openMonitoring(): void {
+    if (this.app.getState().monitoring.open) return;
+    this.setMonitoring({ open: true });
+    this.monitoringTimer = setInterval(() => void this.refreshMonitoring(), MONITORING_REFRESH_MS);
+    void this.refreshMonitoring();
+  }
+
+  closeMonitoring(): void {
+    this.stopMonitoringTimer();
+    this.setMonitoring({ open: false });
+  }
+
+  toggleMonitoring(): void {
+    if (this.app.getState().monitoring.open) this.closeMonitoring();
+    else this.openMonitoring();
+  }
+
+  setMonitoringWindow(window: MonitoringWindow): void {
+    if (this.app.getState().monitoring.window === window) return;
+    // Nothing of the previous window stays on screen under the new window's name.
+    this.setMonitoring({ window, dashboard: null, flows: null, nodes: null });
+    void this.refreshMonitoring();
+  }
+
+  private stopMonitoringTimer(): void {
+    if (this.monitoringTimer) clearInterval(this.monitoringTimer);
+    this.monitoringTimer = null;
+  }
+
+  /**
+   * Loads the panel's figures while it is open. One refresh at a time: the health tests every
+   * connection and may take seconds, so ticks and execution ends meanwhile make one more refresh
+   * once it is done, never a pile of them.
+   */
+  refreshMonitoring(): Promise<void> {
+    if (!this.app.getState().monitoring.open) return Promise.resolve();
+    if (this.monitoringRun) {
+      this.monitoringAgain = true;
+      return this.monitoringRun;
+    }
+    this.monitoringRun = (async () => {
+      try {
+        do {
+          this.monitoringAgain = false;
+          await this.loadMonitoring();
+        } while (this.monitoringAgain && this.app.getState().monitoring.open);
+      } finally {
+        this.monitoringRun = null;
+      }
+    })();
+    return this.monitoringRun;
+  }
+
+  private async loadMonitoring(): Promise<void> {
+    const window = this.app.getState().monitoring.window;
+    const errors: string[] = [];
+    // Each part shows as soon as it comes (the health may take seconds); one that fails keeps its
+    // previous figures, and the error line says which.
+    const part = async <T>(name: string, load: Promise<T>, show: (value: T) => Partial<MonitoringData>, ofWindow: boolean) => {
+      try {
+        const value = await load;
+        // An answer for a window no longer chosen is dropped: the refresh that follows asks for the new one.
+        if (!ofWindow || this.app.getState().monitoring.window === window) this.setMonitoring(show(value));
+      } catch (e) {
+        errors.push(`${name}: ${errorMessage(e)}`);
+      }
+    };
+    await Promise.all([
+      part('System', this.backend.monitoringSystem(), (system) => ({ system }), false),
+      part('Health', this.backend.monitoringHealth(), (health) => ({ health }), false),
+      part('Dashboard', this.backend.monitoringDashboard(window, stepMinutes(window)), (dashboard) => ({ dashboard }), true),
+      part('Flows', this.backend.monitoringFlows(window), (flows) => ({ flows }), true),
+      part('Nodes', this.backend.monitoringNodes(window, null), (nodes) => ({ nodes }), true),
+    ]);
+    this.setMonitoring({ error: errors.length > 0 ? errors.join('\n') : null, updatedAt: Date.now() });
   }
 
   // ---- files ----
