@@ -212,17 +212,26 @@ async fn latest_output(sub: &mut flow_engine::Subscription, path: &str, ms: u64)
     latest
 }
 
-#[tokio::test]
-async fn cancelling_the_parent_stops_the_child() {
+/// The slow tree of `count` users started, once its child's `slow` node sent `seen` records.
+async fn running_slow_tree(
+    count: u64,
+    seen: u64,
+) -> (tempfile::TempDir, flow_engine::Engine, flow_engine::Subscription, uuid::Uuid) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let parent = slow_tree(dir.path(), 10_000_000);
+    let parent = slow_tree(dir.path(), count);
     let engine = engine().await;
     let mut events = engine.subscribe(None);
     let id = engine
         .start(flow_engine::load_flow(&parent).expect("flow"), from_file(&parent))
         .await
         .expect("starts");
-    wait_for_output(&mut events, "sub/slow", 300).await;
+    wait_for_output(&mut events, "sub/slow", seen).await;
+    (dir, engine, events, id)
+}
+
+#[tokio::test]
+async fn cancelling_the_parent_stops_the_child() {
+    let (_dir, engine, _events, id) = running_slow_tree(10_000_000, 300).await;
     let asked = Instant::now();
     engine.cancel(id).expect("cancel");
     let report = engine.wait(id).await.expect("ends");
@@ -238,15 +247,7 @@ async fn cancelling_the_parent_stops_the_child() {
 
 #[tokio::test]
 async fn pausing_the_parent_pauses_the_child_and_resuming_finishes_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let parent = slow_tree(dir.path(), 2_000);
-    let engine = engine().await;
-    let mut events = engine.subscribe(None);
-    let id = engine
-        .start(flow_engine::load_flow(&parent).expect("flow"), from_file(&parent))
-        .await
-        .expect("starts");
-    wait_for_output(&mut events, "sub/slow", 200).await;
+    let (_dir, engine, mut events, id) = running_slow_tree(2_000, 200).await;
     engine.pause(id).expect("pause");
     let mut at_pause = 0;
     loop {
