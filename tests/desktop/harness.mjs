@@ -230,6 +230,8 @@ export async function selectNode(browser, id) {
 export async function setField(browser, testId, value) {
   const el = await browser.$(tid(testId));
   await el.waitForExist({ timeout: 10_000 });
+  // Centred in its scrolling panel, so the notices in the window's bottom corner cannot cover it.
+  await el.scrollIntoView({ block: 'center' });
   const tag = (await el.getTagName()).toLowerCase();
   if (tag === 'select') {
     // Options are matched by their text, else by their value attribute.
