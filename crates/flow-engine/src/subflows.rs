@@ -61,6 +61,17 @@ impl Engine {
         origin: &FlowOrigin,
         vars: &BTreeMap<String, serde_json::Value>,
     ) -> (Subflows, Vec<Problem>) {
+        if subflow_nodes(flow).next().is_none() {
+            return Default::default();
+        }
+        // Files are keyed by their canonical path: the root's is found here, the others' as
+        // they are loaded.
+        let origin = &match origin {
+            FlowOrigin::File(path) => {
+                FlowOrigin::File(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()))
+            }
+            other => other.clone(),
+        };
         let mut subflows = Subflows::default();
         let mut problems = Vec::new();
         let root = Link { key: key_of(origin), label: label_of(flow, origin) };
@@ -213,9 +224,7 @@ fn check_ports(parent: &Flow, node: &FlowNode, child: &Flow, walk: &mut Walk) {
 fn key_of(origin: &FlowOrigin) -> String {
     match origin {
         FlowOrigin::Unsaved => "unsaved".into(),
-        FlowOrigin::File(path) => {
-            std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()).display().to_string()
-        }
+        FlowOrigin::File(path) => path.display().to_string(),
         FlowOrigin::Stored { id, .. } => id.map_or_else(|| "unsaved".into(), |id| id.to_string()),
     }
 }

@@ -38,12 +38,41 @@ pub(crate) static BUCKET_SUMS: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// `le_5 = t.le_5 + excluded.le_5, …` for an upsert into table `t`.
-pub(crate) fn bucket_upsert(table: &str) -> String {
+fn bucket_upsert(table: &str) -> String {
     bucket_columns()
         .iter()
         .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The `SET` list of an upsert adding an execution's minute to its `metrics_minute` row;
+/// `larger` is the dialect's two-argument maximum (`greatest` in PostgreSQL, `max` in SQLite).
+pub(crate) fn flow_rollup_upsert(larger: &str) -> String {
+    format!(
+        "executions = metrics_minute.executions + excluded.executions, \
+         succeeded = metrics_minute.succeeded + excluded.succeeded, \
+         failed = metrics_minute.failed + excluded.failed, \
+         cancelled = metrics_minute.cancelled + excluded.cancelled, \
+         duration_ms_sum = metrics_minute.duration_ms_sum + excluded.duration_ms_sum, \
+         duration_ms_max = {larger}(metrics_minute.duration_ms_max, excluded.duration_ms_max), \
+         records_out = metrics_minute.records_out + excluded.records_out, {}",
+        bucket_upsert("metrics_minute")
+    )
+}
+
+/// The same for a node's minute in `metrics_node_minute`.
+pub(crate) fn node_rollup_upsert(larger: &str) -> String {
+    format!(
+        "runs = metrics_node_minute.runs + excluded.runs, \
+         failed = metrics_node_minute.failed + excluded.failed, \
+         duration_ms_sum = metrics_node_minute.duration_ms_sum + excluded.duration_ms_sum, \
+         duration_ms_max = {larger}(metrics_node_minute.duration_ms_max, excluded.duration_ms_max), \
+         records_in = metrics_node_minute.records_in + excluded.records_in, \
+         records_out = metrics_node_minute.records_out + excluded.records_out, \
+         errors = metrics_node_minute.errors + excluded.errors, {}",
+        bucket_upsert("metrics_node_minute")
+    )
 }
 
 fn bucket_columns() -> Vec<String> {

@@ -1,6 +1,6 @@
-import { useCallback, useEffect, useState, type ReactNode } from 'react';
-import { errorMessage, type SecretProviderName } from '../api';
-import type { ProviderInfo, ProviderSettings } from '../api/types';
+import { useCallback, useState, type ReactNode } from 'react';
+import type { SecretProviderName } from '../api';
+import type { ProviderSettings } from '../api/types';
 import {
   awsSettings,
   EMPTY_AWS_FORM,
@@ -15,6 +15,7 @@ import {
   type VaultForm,
 } from '../model/secretProviders';
 import { useController } from '../store/context';
+import { useBackendList } from './useBackendList';
 
 const PROVIDERS: { provider: SecretProviderName; label: string }[] = [
   { provider: 'vault', label: 'HashiCorp Vault / OpenBao' },
@@ -40,48 +41,11 @@ function Field({ label, required, hint, wide, children }: { label: string; requi
  */
 export function ProvidersSection() {
   const controller = useController();
-  const [list, setList] = useState<ProviderInfo[]>([]);
   const [kind, setKind] = useState<SecretProviderName>('vault');
   const [vault, setVault] = useState<VaultForm>(EMPTY_VAULT_FORM);
   const [aws, setAws] = useState<AwsForm>(EMPTY_AWS_FORM);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-
-  const reload = useCallback(async () => {
-    try {
-      setList(await controller.secretProviders());
-    } catch (e) {
-      setError(errorMessage(e));
-    }
-  }, [controller]);
-
-  useEffect(() => {
-    let live = true;
-    controller
-      .secretProviders()
-      .then((l) => {
-        if (live) setList(l);
-      })
-      .catch((e: unknown) => {
-        if (live) setError(errorMessage(e));
-      });
-    return () => {
-      live = false;
-    };
-  }, [controller]);
-
-  const act = async (work: () => Promise<void>) => {
-    setError(null);
-    setBusy(true);
-    try {
-      await work();
-      await reload();
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const load = useCallback(() => controller.secretProviders(), [controller]);
+  const { list, busy, error, act } = useBackendList(load);
 
   const save = () =>
     act(async () => {

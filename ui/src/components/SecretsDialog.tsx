@@ -1,54 +1,16 @@
-import { useCallback, useEffect, useState } from 'react';
-import { errorMessage } from '../api';
-import type { SecretInfo } from '../api/types';
+import { useCallback, useState } from 'react';
 import { useController } from '../store/context';
 import { Modal } from './Modal';
 import { ProvidersSection } from './SecretProviders';
+import { useBackendList } from './useBackendList';
 
 /** The local encrypted secrets (`{{ secrets.NAME }}`): names and dates listed, values only written. */
 export function SecretsDialog({ onClose }: { onClose: () => void }) {
   const controller = useController();
-  const [list, setList] = useState<SecretInfo[]>([]);
   const [name, setName] = useState('');
   const [value, setValue] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-
-  const reload = useCallback(async () => {
-    try {
-      setList(await controller.listSecrets());
-    } catch (e) {
-      setError(errorMessage(e));
-    }
-  }, [controller]);
-
-  useEffect(() => {
-    let live = true;
-    controller
-      .listSecrets()
-      .then((l) => {
-        if (live) setList(l);
-      })
-      .catch((e: unknown) => {
-        if (live) setError(errorMessage(e));
-      });
-    return () => {
-      live = false;
-    };
-  }, [controller]);
-
-  const act = async (work: () => Promise<void>) => {
-    setError(null);
-    setBusy(true);
-    try {
-      await work();
-      await reload();
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const load = useCallback(() => controller.listSecrets(), [controller]);
+  const { list, busy, error, act } = useBackendList(load);
 
   const save = () =>
     act(async () => {

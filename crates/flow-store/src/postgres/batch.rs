@@ -351,15 +351,8 @@ impl PgStore {
                 }
             });
             insert.push(format!(
-                " ON CONFLICT (minute, flow) DO UPDATE SET \
-                     executions = metrics_minute.executions + EXCLUDED.executions, \
-                     succeeded = metrics_minute.succeeded + EXCLUDED.succeeded, \
-                     failed = metrics_minute.failed + EXCLUDED.failed, \
-                     cancelled = metrics_minute.cancelled + EXCLUDED.cancelled, \
-                     duration_ms_sum = metrics_minute.duration_ms_sum + EXCLUDED.duration_ms_sum, \
-                     duration_ms_max = greatest(metrics_minute.duration_ms_max, EXCLUDED.duration_ms_max), \
-                     records_out = metrics_minute.records_out + EXCLUDED.records_out, {}",
-                metrics::bucket_upsert("metrics_minute")
+                " ON CONFLICT (minute, flow) DO UPDATE SET {}",
+                metrics::flow_rollup_upsert("greatest")
             ));
             insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
         }
@@ -388,15 +381,8 @@ impl PgStore {
                 }
             });
             insert.push(format!(
-                " ON CONFLICT (minute, flow, node_id, node_type) DO UPDATE SET \
-                     runs = metrics_node_minute.runs + EXCLUDED.runs, \
-                     failed = metrics_node_minute.failed + EXCLUDED.failed, \
-                     duration_ms_sum = metrics_node_minute.duration_ms_sum + EXCLUDED.duration_ms_sum, \
-                     duration_ms_max = greatest(metrics_node_minute.duration_ms_max, EXCLUDED.duration_ms_max), \
-                     records_in = metrics_node_minute.records_in + EXCLUDED.records_in, \
-                     records_out = metrics_node_minute.records_out + EXCLUDED.records_out, \
-                     errors = metrics_node_minute.errors + EXCLUDED.errors, {}",
-                metrics::bucket_upsert("metrics_node_minute")
+                " ON CONFLICT (minute, flow, node_id, node_type) DO UPDATE SET {}",
+                metrics::node_rollup_upsert("greatest")
             ));
             insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
         }

@@ -238,15 +238,8 @@ impl SqliteStore {
             .push_bind(&id)
             .push(" AND finished_at IS NOT NULL)")
             .push(format!(
-                " ON CONFLICT (minute, flow) DO UPDATE SET \
-                 executions = metrics_minute.executions + excluded.executions, \
-                 succeeded = metrics_minute.succeeded + excluded.succeeded, \
-                 failed = metrics_minute.failed + excluded.failed, \
-                 cancelled = metrics_minute.cancelled + excluded.cancelled, \
-                 duration_ms_sum = metrics_minute.duration_ms_sum + excluded.duration_ms_sum, \
-                 duration_ms_max = max(metrics_minute.duration_ms_max, excluded.duration_ms_max), \
-                 records_out = metrics_minute.records_out + excluded.records_out, {}",
-                metrics::bucket_upsert("metrics_minute")
+                " ON CONFLICT (minute, flow) DO UPDATE SET {}",
+                metrics::flow_rollup_upsert("max")
             ));
         let counted =
             insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?.rows_affected() > 0;
@@ -278,7 +271,7 @@ impl SqliteStore {
                 });
                 insert.push(format!(
                     " ON CONFLICT (minute, flow, node_id, node_type) DO UPDATE SET {}",
-                    node_upsert()
+                    metrics::node_rollup_upsert("max")
                 ));
                 insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
             }
@@ -488,20 +481,6 @@ impl SqliteStore {
     fn located<T>(&self, value: Result<T, CodecError>) -> Result<T, StoreError> {
         value.map_err(|e| e.at(&self.name))
     }
-}
-
-/// The SET clause adding a node's new runs to its `metrics_node_minute` row.
-fn node_upsert() -> String {
-    format!(
-        "runs = metrics_node_minute.runs + excluded.runs, \
-         failed = metrics_node_minute.failed + excluded.failed, \
-         duration_ms_sum = metrics_node_minute.duration_ms_sum + excluded.duration_ms_sum, \
-         duration_ms_max = max(metrics_node_minute.duration_ms_max, excluded.duration_ms_max), \
-         records_in = metrics_node_minute.records_in + excluded.records_in, \
-         records_out = metrics_node_minute.records_out + excluded.records_out, \
-         errors = metrics_node_minute.errors + excluded.errors, {}",
-        metrics::bucket_upsert("metrics_node_minute")
-    )
 }
 
 /// A fencing token as the database stores it (tokens start at 1 and grow by one per delivery).
