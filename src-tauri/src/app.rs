@@ -1,12 +1,15 @@
 //! The application: opens the embedded engine (history in the app data directory unless
-//! FLOW_HISTORY_DB is set), registers the plugins and commands, and opens the main window.
+//! FLOW_HISTORY_DB is set), registers the plugins and commands, starts judging the alert rules,
+//! and opens the main window.
 
 use std::path::PathBuf;
 
-use flow_engine::{Engine, EngineConfig, Event, HistoryLocation};
+use flow_engine::{AlertEvent, Engine, EngineConfig, Event, HistoryLocation};
 use tauri::ipc::Channel;
 use tauri::webview::PageLoadEvent;
 use tauri::{App, Manager, WebviewUrl, WebviewWindowBuilder};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::bridge::Bridges;
 use crate::{commands, examples, first_run, test_hooks};
@@ -28,6 +31,26 @@ impl AppState {
         let task = tauri::async_runtime::spawn(flow_engine::coalesce::forward(subscription, move |batch| {
             channel.send(batch).is_ok()
         }));
+        self.bridges.add(webview, task);
+    }
+
+    /// Starts forwarding alert changes to a webview's channel.
+    pub(crate) fn subscribe_alerts(&self, webview: &str, channel: Channel<AlertEvent>) {
+        let mut changes = self.engine.subscribe_alerts();
+        let task = tauri::async_runtime::spawn(async move {
+            loop {
+                match changes.recv().await {
+                    Ok(event) => {
+                        if channel.send(event).is_err() {
+                            break;
+                        }
+                    }
+                    // The panel reads missed alerts from the store on its next refresh.
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
         self.bridges.add(webview, task);
     }
 }
@@ -102,6 +125,11 @@ pub(crate) fn run() -> Result<(), tauri::Error> {
             commands::monitoring_dashboard,
             commands::monitoring_flows,
             commands::monitoring_nodes,
+            commands::list_alerts,
+            commands::alert_rules,
+            commands::create_alert_rule,
+            commands::delete_alert_rule,
+            commands::subscribe_alerts,
             commands::subscribe_events,
         ])
         .run(tauri::generate_context!())
@@ -130,6 +158,9 @@ fn setup(app: &mut App, testing: bool) -> Result<(), SetupError> {
         std::env::var_os("FLOW_EXAMPLES_DIR").map(PathBuf::from),
         app.path().resource_dir().ok(),
     );
+    // Alert rules are judged for as long as the app runs.
+    let watching = engine.clone();
+    tauri::async_runtime::spawn(async move { watching.watch_alerts(CancellationToken::new()).await });
     app.manage(AppState { engine, examples_dir, setup_notes, bridges: Bridges::default() });
 
     let mut window = WebviewWindowBuilder::new(app, "main", WebviewUrl::default())

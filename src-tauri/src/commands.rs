@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use flow_engine::{
-    Connection, ConnectionTest, Dashboard, Event, ExecutionDetail, ExecutionSummary, Flow, FlowMetrics,
-    FlowOrigin, Health, ListQuery, NodeDescriptor, NodeMetrics, ProviderInfo, ProviderSettings, RunOptions,
-    SecretInfo, SecretsError, SystemMetrics, ValidationReport, parse_window,
+    Alert, AlertEvent, AlertQuery, AlertRule, Connection, ConnectionTest, Dashboard, Event, ExecutionDetail,
+    ExecutionSummary, Flow, FlowMetrics, FlowOrigin, Health, ListQuery, NewAlertRule, NodeDescriptor,
+    NodeMetrics, ProviderInfo, ProviderSettings, RunOptions, SecretInfo, SecretsError, SystemMetrics,
+    ValidationReport, parse_window,
 };
 use tauri::State;
 use tauri::ipc::Channel;
@@ -231,6 +232,47 @@ pub(crate) async fn monitoring_nodes(
     flow: Option<String>,
 ) -> CommandResult<Vec<NodeMetrics>> {
     Ok(state.engine.monitoring_nodes(parse_window(&window)?, flow.as_deref()).await?)
+}
+
+/// Alerts, newest first (only those firing with `firing`).
+#[tauri::command]
+pub(crate) async fn list_alerts(state: State<'_, AppState>, firing: bool) -> CommandResult<Vec<Alert>> {
+    Ok(state.engine.alerts(&AlertQuery { firing, limit: None }).await?)
+}
+
+/// The alert rules, by name.
+#[tauri::command]
+pub(crate) async fn alert_rules(state: State<'_, AppState>) -> CommandResult<Vec<AlertRule>> {
+    Ok(state.engine.alert_rules().await?)
+}
+
+/// Adds an alert rule; the error names the field that is wrong.
+#[tauri::command]
+pub(crate) async fn create_alert_rule(
+    state: State<'_, AppState>,
+    rule: NewAlertRule,
+) -> CommandResult<AlertRule> {
+    Ok(state.engine.create_alert_rule(rule).await?)
+}
+
+/// Deletes an alert rule (its firing alert resolves).
+#[tauri::command]
+pub(crate) async fn delete_alert_rule(state: State<'_, AppState>, id: String) -> CommandResult<()> {
+    let id = Uuid::parse_str(id.trim()).map_err(|_| CommandError::AlertRuleId(id.clone()))?;
+    state.engine.delete_alert_rule(id).await?;
+    Ok(())
+}
+
+/// Streams alert changes (fired, resolved) to the page until it reloads or closes; the app
+/// judges the rules every ALERT_INTERVAL_SECONDS.
+#[tauri::command]
+pub(crate) async fn subscribe_alerts(
+    state: State<'_, AppState>,
+    webview: tauri::Webview,
+    on_alert: Channel<AlertEvent>,
+) -> CommandResult<()> {
+    state.subscribe_alerts(webview.label(), on_alert);
+    Ok(())
 }
 
 /// Runs `f` off the async threads: the store reads a file and the keyring may wait on D-Bus.

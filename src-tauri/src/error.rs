@@ -12,6 +12,8 @@ pub(crate) enum CommandError {
     FlowFile(#[from] flow_model::FlowFileError),
     #[error("`{0}` is not an execution id")]
     ExecutionId(String),
+    #[error("`{0}` is not an alert rule id")]
+    AlertRuleId(String),
     #[error("no examples folder found (set FLOW_EXAMPLES_DIR)")]
     NoExamples,
     #[error("examples folder {dir}: {source}")]

@@ -6,7 +6,10 @@
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tracing_subscriber::Layer;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Most log lines held back during one run; beyond that only the count of dropped ones is kept.
 const MAX_HELD_LINES: usize = 10_000;
@@ -44,15 +47,22 @@ impl Format {
 }
 
 impl Logs {
-    /// Installs the global subscriber: `FLOW_LOG` filters (default `warn`).
-    pub(crate) fn install(format: Format) -> Logs {
+    /// Installs the global subscriber: the logs, which `FLOW_LOG` filters (default `warn`),
+    /// and the spans `telemetry` exports, filtered on their own.
+    pub(crate) fn install(format: Format, telemetry: Option<&flow_telemetry::Telemetry>) -> Logs {
         let logs = Logs::default();
         let filter = tracing_subscriber::EnvFilter::try_from_env("FLOW_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(logs.clone());
-        match format {
-            Format::Json => builder.json().init(),
-            Format::Text => builder.with_ansi(io::IsTerminal::is_terminal(&io::stderr())).init(),
+        let text = tracing_subscriber::fmt::layer().with_writer(logs.clone());
+        let text = match format {
+            Format::Json => text.json().boxed(),
+            Format::Text => text.with_ansi(io::IsTerminal::is_terminal(&io::stderr())).boxed(),
+        };
+        let registry = tracing_subscriber::registry().with(text.with_filter(filter));
+        // Not an Option layer: an absent one would still enable every span for the registry.
+        match telemetry {
+            Some(t) => registry.with(t.layer()).init(),
+            None => registry.init(),
         }
         logs
     }

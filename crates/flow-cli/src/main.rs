@@ -2,6 +2,7 @@
 //! `run` executes a flow with a live per-node progress display (or JSON lines with `--json`);
 //! `connections` manages named connections and `doctor` checks every configured dependency.
 
+mod alerts;
 mod doctor;
 mod logs;
 mod monitor;
@@ -99,6 +100,15 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         history: Option<PathBuf>,
     },
+    /// Alert rules and the alerts they raised; `check` judges the rules once (the desktop app
+    /// and `flow serve` judge them every ALERT_INTERVAL_SECONDS).
+    Alerts {
+        #[command(subcommand)]
+        action: alerts::AlertsAction,
+        /// Store database (default: FLOW_HISTORY_DB or the user's data directory).
+        #[arg(long, value_name = "PATH", global = true)]
+        history: Option<PathBuf>,
+    },
     /// Run the server: REST + WebSocket API on FLOW_BIND, the cron scheduler, and a worker
     /// (POSTGRESQL_URL, REDIS_URL, JWT_SECRET; see docs/server.md).
     Serve {
@@ -152,9 +162,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let telemetry = match flow_telemetry::Telemetry::from_env("flow") {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     // The event stream of `run --json` is for programs: its logs are JSON lines too.
     let json_run = matches!(cli.command, Command::Run { json: true, .. });
-    let logs = logs::Logs::install(if json_run { logs::Format::Json } else { format });
+    let logs = logs::Logs::install(if json_run { logs::Format::Json } else { format }, telemetry.as_ref());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -162,13 +179,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(dispatch(cli.command, &logs)) {
+    let code = match runtime.block_on(dispatch(cli.command, &logs)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    };
+    // Outside the runtime: the exporter's client blocks while it sends the last spans.
+    drop(runtime);
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
     }
+    code
 }
 
 async fn dispatch(command: Command, logs: &logs::Logs) -> Result<ExitCode> {
@@ -186,6 +209,7 @@ async fn dispatch(command: Command, logs: &logs::Logs) -> Result<ExitCode> {
         Command::Monitor { window, json, history } => {
             monitor::run(&stored_engine(history).await?, &window, json).await
         }
+        Command::Alerts { action, history } => alerts::run(&stored_engine(history).await?, action).await,
         Command::Serve { workers } => server::serve(workers).await,
         Command::Worker => server::worker().await,
         Command::Users { action } => server::users(action).await,

@@ -1,21 +1,23 @@
 //! `flow monitor`: the machine, the health of the store and the named connections, and the
-//! history's rollups over a window (dashboard, per flow, per node), as text or JSON.
+//! history's rollups over a window (dashboard, per flow, per node) and the firing alerts, as
+//! text or JSON.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
-use flow_engine::{DurationStats, Engine, parse_window};
+use flow_engine::{AlertQuery, DurationStats, Engine, parse_window};
 
 pub(crate) async fn run(engine: &Engine, window: &str, json: bool) -> Result<ExitCode> {
     let span = parse_window(window)?;
-    let (system, health, dashboard, flows, nodes) = tokio::join!(
+    let (system, health, dashboard, flows, nodes, alerts) = tokio::join!(
         engine.system(),
         engine.health(),
         engine.monitoring_dashboard(span, None),
         engine.monitoring_flows(span),
         engine.monitoring_nodes(span, None),
+        engine.alerts(&AlertQuery { firing: true, limit: None }),
     );
-    let (dashboard, flows, nodes) = (dashboard?, flows?, nodes?);
+    let (dashboard, flows, nodes, alerts) = (dashboard?, flows?, nodes?, alerts?);
     if json {
         let report = serde_json::json!({
             "window": window,
@@ -24,6 +26,7 @@ pub(crate) async fn run(engine: &Engine, window: &str, json: bool) -> Result<Exi
             "dashboard": dashboard,
             "flows": flows,
             "nodes": nodes,
+            "firing_alerts": alerts,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
@@ -48,6 +51,10 @@ pub(crate) async fn run(engine: &Engine, window: &str, json: bool) -> Result<Exi
     );
     for c in &health.connections {
         println!("  {} connection {} ({:?}): {}", mark(c.ok), c.name, c.kind, c.test.message);
+    }
+    println!("Firing alerts: {}", alerts.len());
+    for a in &alerts {
+        println!("  {}  {}: {}", a.fired_at.format("%F %T"), a.rule_name, a.message);
     }
     println!("Executions in the last {window}");
     println!(

@@ -609,3 +609,71 @@ fn monitor_json_counts_the_runs_of_the_history_exactly() {
     assert_eq!(report["system"]["active_executions"], 0);
     assert!(report["system"]["memory_total_bytes"].as_u64().is_some_and(|m| m > 0), "{:#}", report["system"]);
 }
+
+#[test]
+fn alert_rules_are_added_checked_listed_and_removed_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    let file = dir.path().join("nightly.json");
+    let write = |after_records: u32| {
+        std::fs::write(
+            &file,
+            format!(
+                r#"{{"version": 1, "name": "nightly", "nodes": [
+                    {{"id": "rows", "type": "generate_rows", "params": {{"count": 10, "fields": {{"x": {{"value": 1}}}}}}}},
+                    {{"id": "mid", "type": "fail", "params": {{"after_records": {after_records}, "message": "boom"}}}}
+                ], "edges": [{{"from": {{"node": "rows", "port": "out"}}, "to": {{"node": "mid", "port": "in"}}}}]}}"#
+            ),
+        )
+        .expect("write");
+    };
+    let run = |code: i32| {
+        let out = flow(&["run", file.to_str().expect("utf-8 path")], &db);
+        assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
+    };
+
+    let bad = flow(&["alerts", "add", "bad", "custom", "failures > 1"], &db);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("alert rule `bad`: condition:"), "{}", text(&bad.stderr));
+    let add = flow(&["alerts", "add", "nightly failing", "flow-failing", "nightly", "--window", "10m"], &db);
+    assert_eq!(add.status.code(), Some(0), "{}", text(&add.stderr));
+    let rules = flow(&["alerts", "rules", "--json"], &db);
+    let rules: serde_json::Value = serde_json::from_slice(&rules.stdout).expect("JSON");
+    assert_eq!(
+        rules[0]["condition"],
+        serde_json::json!({"kind": "flow_failing", "flow": "nightly", "failures": 1, "window_minutes": 10})
+    );
+
+    write(3);
+    run(1);
+    let check = flow(&["alerts", "check"], &db);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    assert!(
+        text(&check.stdout)
+            .starts_with("FIRED     nightly failing: flow `nightly` failed once in the last 10 minutes"),
+        "{}",
+        text(&check.stdout)
+    );
+    let again = flow(&["alerts", "check"], &db);
+    assert_eq!(text(&again.stdout), "", "fired once");
+    let monitor = flow(&["monitor", "--json"], &db);
+    let monitor: serde_json::Value = serde_json::from_slice(&monitor.stdout).expect("JSON");
+    assert_eq!(monitor["firing_alerts"][0]["rule_name"], "nightly failing");
+
+    write(100);
+    run(0);
+    let check = flow(&["alerts", "check", "--json"], &db);
+    let line: serde_json::Value = serde_json::from_slice(&check.stdout).expect("one JSON line");
+    assert_eq!(line["change"], "resolved");
+    let list = flow(&["alerts", "list", "--json"], &db);
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).expect("JSON");
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    assert!(list[0]["resolution"].as_str().is_some_and(|r| r.starts_with("flow `nightly` succeeded")));
+
+    assert_eq!(flow(&["alerts", "remove", "nightly failing"], &db).status.code(), Some(0));
+    let gone = flow(&["alerts", "remove", "nightly failing"], &db);
+    assert_eq!(
+        (gone.status.code(), text(&gone.stderr).trim()),
+        (Some(1), "no alert rule named `nightly failing`")
+    );
+}

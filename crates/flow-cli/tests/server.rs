@@ -332,6 +332,9 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/monitoring/dashboard", &["get"]),
     ("/monitoring/flows", &["get"]),
     ("/monitoring/nodes", &["get"]),
+    ("/monitoring/alerts", &["get"]),
+    ("/monitoring/alert-rules", &["get", "post"]),
+    ("/monitoring/alert-rules/{id}", &["delete"]),
     ("/queue", &["get"]),
     ("/queue/api/counts", &["get"]),
     ("/queue/api/jobs", &["get"]),
@@ -1668,4 +1671,96 @@ async fn monitoring_counts_every_user_s_runs_for_admins_only() {
     let system_resp = api.get("/monitoring/system", &root).await;
     let system = system_resp.expect(200, "system");
     assert!(system["memory_total_bytes"].as_u64().is_some_and(|m| m > 0), "{system:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_fires_to_admins_over_the_websocket_once_and_is_listed() {
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    ctx.add_user("root", ROOT_PW, true);
+    // Two API processes judging the same rules: the store lets one of them fire the alert.
+    let server = ctx.serve("serve", 1, &[("ALERT_INTERVAL_SECONDS", "1")]).await;
+    let _other = ctx.serve("serve-2", 0, &[("ALERT_INTERVAL_SECONDS", "1")]).await;
+    let api = server.api();
+    let alice = api.login("alice", ALICE_PW).await;
+    let root = api.login("root", ROOT_PW).await;
+
+    let mut root_ws = api.ws(&root).await;
+    let answer = root_ws.request(&json!({"type": "subscribe", "alerts": true})).await;
+    assert_eq!(answer["type"], "subscribed", "{answer}");
+    let mut alice_ws = api.ws(&alice).await;
+    let answer = alice_ws.request(&json!({"type": "subscribe", "alerts": true})).await;
+    assert_eq!(
+        (answer["type"].as_str(), answer["message"].as_str()),
+        (Some("error"), Some("alerts are for admins"))
+    );
+
+    let rule = json!({
+        "name": "broken failing",
+        "condition": {"kind": "flow_failing", "flow": "alerts-broken", "failures": 1, "window_minutes": 5},
+    });
+    api.post("/monitoring/alert-rules", &alice, &rule).await.expect_error(403, "forbidden", "a user's rule");
+    let bad = json!({"name": "bad", "condition": {"kind": "flow_failing", "flow": "x", "failures": 1, "window_minutes": 0}});
+    let refused = api.post("/monitoring/alert-rules", &root, &bad).await;
+    refused.expect_error(422, "invalid", "a window of 0 minutes");
+    let message = refused.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("alert rule `bad`: window_minutes: 0"), "{message}");
+    let unknown =
+        json!({"name": "bad", "condition": {"kind": "memory_above", "percent": 80}, "severity": "high"});
+    let refused = api.post("/monitoring/alert-rules", &root, &unknown).await;
+    refused.expect_error(422, "invalid", "an unknown field");
+    assert!(refused.text.contains("severity"), "{}", refused.text);
+    let created = api.post("/monitoring/alert-rules", &root, &rule).await;
+    let rule_id = created.expect(201, "POST /monitoring/alert-rules")["id"].as_str().expect("id").to_owned();
+    api.post("/monitoring/alert-rules", &root, &rule).await.expect_error(409, "conflict", "broken failing");
+    let rules = api.get("/monitoring/alert-rules", &root).await;
+    assert_eq!(rules.expect(200, "rules").as_array().map(Vec::len), Some(1));
+
+    let broken = api
+        .create_flow(
+            &alice,
+            &chain(
+                "alerts-broken",
+                &[
+                    ("rows", "generate_rows", json!({"count": 5, "fields": {"x": {"value": 1}}})),
+                    ("breaks", "fail", json!({"after_records": 2})),
+                    ("out", "collect", json!({})),
+                ],
+            ),
+        )
+        .await;
+    let id = api.run(&alice, &broken).await;
+    api.wait_finished(&alice, &id, Duration::from_secs(60)).await;
+
+    let mut alerts = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while alerts.is_empty() && Instant::now() < deadline {
+        let m = root_ws.next_json(Duration::from_secs(1)).await;
+        alerts.extend(m.filter(|m| m["type"] == "alert"));
+    }
+    // Both servers judge every second: a few more rounds, and still one alert.
+    alerts.extend(root_ws.drain(Duration::from_secs(3)).await.into_iter().filter(|m| m["type"] == "alert"));
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(
+        (alerts[0]["change"].as_str(), alerts[0]["alert"]["rule_name"].as_str()),
+        (Some("fired"), Some("broken failing"))
+    );
+    let to_alice = alice_ws.drain(Duration::from_millis(500)).await;
+    assert!(to_alice.iter().all(|m| m["type"] != "alert"), "{to_alice:?}");
+
+    api.get("/monitoring/alerts", &alice).await.expect(403, "a user's alerts");
+    let firing = api.get("/monitoring/alerts?firing=true", &root).await;
+    let firing = firing.expect(200, "firing alerts").as_array().cloned().expect("alerts");
+    assert_eq!(firing.len(), 1);
+    assert_eq!(firing[0]["id"], alerts[0]["alert"]["id"]);
+    assert!(firing[0]["resolved_at"].is_null());
+
+    let path = format!("/monitoring/alert-rules/{rule_id}");
+    assert_eq!(api.call("DELETE", &path, Some(&root), None).await.status, 204);
+    api.call("DELETE", &path, Some(&root), None).await.expect_error(404, "not_found", "alert rule");
+    let firing = api.get("/monitoring/alerts?firing=true", &root).await;
+    assert_eq!(firing.expect(200, "firing alerts").as_array().map(Vec::len), Some(0));
+    let all = api.get("/monitoring/alerts", &root).await;
+    let all = all.expect(200, "alerts").as_array().cloned().expect("alerts");
+    assert_eq!(all[0]["resolution"], "its rule was deleted");
 }

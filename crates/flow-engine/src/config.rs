@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use flow_runtime::{BreakerConfig, RuntimeConfig};
 
+use crate::AlertConfig;
+
 /// Where the execution history lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HistoryLocation {
@@ -50,6 +52,8 @@ pub struct EngineConfig {
     pub secrets_dir: Option<PathBuf>,
     /// The secret providers; default: from the environment (`VAULT_*`, `FLOW_SECRETS_KEY`...).
     pub secrets: Option<flow_secrets::SecretsConfig>,
+    /// How alert rules are judged (ALERT_INTERVAL_SECONDS, ALERT_WEBHOOK_URL).
+    pub alerts: AlertConfig,
 }
 
 impl Default for EngineConfig {
@@ -61,6 +65,7 @@ impl Default for EngineConfig {
             breaker: BreakerConfig::default(),
             secrets_dir: None,
             secrets: None,
+            alerts: AlertConfig::default(),
         }
     }
 }
@@ -100,6 +105,29 @@ impl EngineConfig {
         }
         if let Some(enabled) = env_bool("ENABLE_METRICS")? {
             config.runtime.metrics = enabled;
+        }
+        if let Some(seconds) = env_number("ALERT_INTERVAL_SECONDS")? {
+            if seconds == 0 {
+                return Err(ConfigError {
+                    name: "ALERT_INTERVAL_SECONDS",
+                    value: seconds.to_string(),
+                    reason: "must be at least 1",
+                });
+            }
+            config.alerts.interval = Duration::from_secs(seconds);
+        }
+        if let Ok(url) = std::env::var("ALERT_WEBHOOK_URL")
+            && !url.trim().is_empty()
+        {
+            let http = reqwest::Url::parse(url.trim()).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !http {
+                return Err(ConfigError {
+                    name: "ALERT_WEBHOOK_URL",
+                    value: url,
+                    reason: "expected an http(s) URL",
+                });
+            }
+            config.alerts.webhook_url = Some(url.trim().to_owned());
         }
         if let Ok(path) = std::env::var("FLOW_HISTORY_DB")
             && !path.is_empty()

@@ -15,13 +15,16 @@ use flow_runtime::{
     Subscription,
 };
 use flow_store::{ExecutionDetail, ExecutionSummary, ListQuery, NewExecution, Store, StoreError};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, broadcast, watch};
 use uuid::Uuid;
 
-use crate::{EngineConfig, FlowOrigin, HistoryLocation};
+use crate::{AlertConfig, AlertEvent, EngineConfig, FlowOrigin, HistoryLocation};
 
 /// How many finished reports stay in memory for [`Engine::wait`].
 const RECENT_REPORTS: usize = 64;
+
+/// Alert changes a slow subscriber may fall behind by before it skips some.
+const ALERT_EVENTS: usize = 256;
 
 /// How long [`Engine::check_connections`] waits for each system.
 const REACHABILITY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -44,6 +47,8 @@ pub enum EngineError {
     Secrets(#[from] flow_secrets::SecretsError),
     #[error("METRICS_RETENTION_DAYS={0:?}: expected a whole number of days, at least 1")]
     InvalidRetention(String),
+    #[error("{0}")]
+    InvalidAlertRule(String),
     #[error("monitoring window `{0}`: expected a number and a unit (m, h or d), e.g. 30m, 24h, 7d")]
     InvalidWindow(String),
 }
@@ -94,6 +99,9 @@ struct Inner {
     slots: Arc<Semaphore>,
     live: Mutex<HashMap<Uuid, Live>>,
     recent: Mutex<VecDeque<Arc<ExecutionReport>>>,
+    alert_config: AlertConfig,
+    alert_events: broadcast::Sender<AlertEvent>,
+    webhook_client: reqwest::Client,
 }
 
 /// The engine handle; cheap to clone.
@@ -155,6 +163,13 @@ impl Engine {
                 slots: Arc::new(Semaphore::new(config.max_concurrent_executions.max(1))),
                 live: Mutex::new(HashMap::new()),
                 recent: Mutex::new(VecDeque::new()),
+                alert_config: config.alerts.clone(),
+                alert_events: broadcast::channel(ALERT_EVENTS).0,
+                webhook_client: {
+                    // Webhooks may be https; reqwest is built without a default crypto provider.
+                    let _ = rustls::crypto::ring::default_provider().install_default();
+                    reqwest::Client::new()
+                },
             }),
         };
         engine.reload_connections().await?;
@@ -597,6 +612,18 @@ impl Engine {
         let deleted = self.inner.store.delete_connection(name).await?;
         self.inner.connections.by_name.write().unwrap_or_else(|p| p.into_inner()).remove(name);
         Ok(deleted)
+    }
+
+    pub(crate) fn alert_config(&self) -> &AlertConfig {
+        &self.inner.alert_config
+    }
+
+    pub(crate) fn alert_events(&self) -> &broadcast::Sender<AlertEvent> {
+        &self.inner.alert_events
+    }
+
+    pub(crate) fn webhook_client(&self) -> &reqwest::Client {
+        &self.inner.webhook_client
     }
 
     pub(crate) fn store(&self) -> &Store {

@@ -2,12 +2,14 @@
 //! pause, resume, cancel, subscribe, and the execution history. A Tauri command or an HTTP
 //! handler is a one-line call into [`Engine`].
 
+mod alerts;
 pub mod coalesce;
 mod config;
 mod engine;
 mod monitoring;
 mod subflows;
 
+pub use alerts::{AlertChange, AlertConfig, AlertEvent, DEFAULT_ALERT_INTERVAL};
 pub use config::{ConfigError, EngineConfig, HistoryLocation};
 pub use engine::{Engine, EngineError, RunOptions};
 pub use flow_model::{
@@ -25,8 +27,8 @@ pub use flow_secrets::{
     SecretInfo, Secrets, SecretsConfig, SecretsError, VaultAuth, VaultConfig,
 };
 pub use flow_store::{
-    Dashboard, DashboardPoint, DurationStats, ExecutionDetail, ExecutionSummary, FlowMetrics, ListQuery,
-    MetricsWindow, NodeMetrics,
+    Alert, AlertCondition, AlertQuery, AlertRule, Dashboard, DashboardPoint, DurationStats, ExecutionDetail,
+    ExecutionSummary, FlowMetrics, ListQuery, MetricsWindow, NewAlertRule, NodeMetrics,
 };
 pub use monitoring::{
     ConnectionHealth, DEFAULT_METRICS_RETENTION_DAYS, Health, StoreHealth, SystemMetrics,

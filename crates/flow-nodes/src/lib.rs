@@ -6,9 +6,12 @@ use std::sync::Arc;
 
 use flow_runtime::NodeType;
 
+pub use condition::Condition;
+
 mod aggregate;
 mod code;
 mod collect;
+mod condition;
 mod delay;
 mod fail;
 mod field_mapper;

@@ -234,6 +234,8 @@ impl NodeStats {
 
 /// State shared by the node tasks of one execution.
 struct Shared {
+    /// This execution's own id (a sub-flow's child has one of its own).
+    id: Uuid,
     /// The execution events are published under: the root's, for a sub-flow's child.
     events_id: Uuid,
     /// Prefix of node ids in events (the path of `subflow` nodes to a child, `""` for the root).
@@ -773,6 +775,7 @@ impl Runtime {
         let n = request.flow.nodes.len();
         let halt = frame.cancel.child_token();
         let sh = Arc::new(Shared {
+            id: request.id,
             events_id: frame.root_id,
             prefix: frame.prefix.clone(),
             is_child: frame.is_child(),
@@ -1214,10 +1217,10 @@ impl Runtime {
                 let (Some(op), Some(desc)) = (ops[idx].take(), descriptors[idx]) else { break };
                 let link = next[idx];
                 nodes.push(self.node_task(
+                    sh,
                     &flow.nodes[idx],
                     idx,
-                    op,
-                    desc,
+                    (op, desc),
                     std::mem::take(&mut outputs[idx]),
                     link,
                 ));
@@ -1274,10 +1277,10 @@ impl Runtime {
     /// A node's task: its settings (or the engine's defaults) and its outputs.
     fn node_task(
         &self,
+        sh: &Shared,
         node: &FlowNode,
         idx: usize,
-        op: Box<dyn Operator>,
-        desc: &flow_model::NodeDescriptor,
+        (op, desc): (Box<dyn Operator>, &flow_model::NodeDescriptor),
         outputs: Vec<Vec<mpsc::Sender<Batch>>>,
         next: Option<(usize, usize, usize)>,
     ) -> NodeTask {
@@ -1298,7 +1301,14 @@ impl Runtime {
             chained: next.map(|(_, out_port, in_port)| (out_port, in_port)),
             timeout,
             retry,
-            span: tracing::info_span!("node", node_id = %node.id, node_type = %node.node_type),
+            // The ids too, so an exported node span is found by them without its parent.
+            span: tracing::info_span!(
+                "node",
+                node_id = %node.id,
+                node_type = %node.node_type,
+                execution_id = %sh.id,
+                correlation_id = %sh.correlation_id,
+            ),
         }
     }
 

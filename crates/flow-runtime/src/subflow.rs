@@ -13,6 +13,7 @@ use flow_model::{Batch, Flow};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::executor::Ran;
@@ -156,9 +157,19 @@ impl SubflowScope {
                 output: Mutex::new(Some(output_tx)),
             }),
         };
+        // Under the current span (the parent's `subflow` node), so the child's spans join the
+        // parent's trace.
+        let span = tracing::info_span!(
+            "execution",
+            execution_id = %request.id,
+            correlation_id = %request.correlation_id,
+            flow = %request.flow.name,
+            parent_execution_id = %scope.execution_id,
+            parent_node = node_id,
+        );
         let task = tokio::spawn({
             let runtime = runtime.clone();
-            async move { runtime.execute(request, frame).await }
+            async move { runtime.execute(request, frame).await }.instrument(span)
         });
         Ok(ChildRun {
             reference: reference.to_owned(),

@@ -120,6 +120,8 @@ impl From<flow_store::StoreError> for ApiError {
         // is ours.
         if e.is_unavailable() {
             ApiError::unavailable(format!("the database is unavailable: {e}"))
+        } else if let flow_store::StoreError::NameTaken { .. } = e {
+            ApiError::conflict(e.to_string())
         } else {
             ApiError::internal(e.to_string())
         }
@@ -134,7 +136,8 @@ impl From<flow_engine::EngineError> for ApiError {
                 ApiError::invalid(format!("the flow has {} problem(s)", report.problems.len()))
                     .details(serde_json::to_value(&report.problems).unwrap_or_default())
             }
-            flow_engine::EngineError::InvalidConnection(m) => ApiError::invalid(m),
+            flow_engine::EngineError::InvalidConnection(m)
+            | flow_engine::EngineError::InvalidAlertRule(m) => ApiError::invalid(m),
             other => ApiError::internal(other.to_string()),
         }
     }

@@ -4,6 +4,7 @@
 //! users and schedules live in PostgreSQL (`flow-store`), jobs in Redis (`flow-queue`). The
 //! contract of the API is `docs/server.md`; the OpenAPI document is generated from the handlers.
 
+mod alerts;
 mod api;
 pub mod auth;
 pub mod config;
@@ -133,6 +134,22 @@ pub async fn serve(
     let (redis, prefix, stop) = (backends.redis.clone(), settings.queue_prefix.clone(), shutdown.clone());
     tasks.spawn(async move {
         events::subscribe(redis, prefix, hub, stop).await;
+        Ok(())
+    });
+    let (redis, prefix, hub, stop) =
+        (backends.redis.clone(), settings.queue_prefix.clone(), Arc::clone(&state.hub), shutdown.clone());
+    tasks.spawn(async move {
+        alerts::subscribe(redis, prefix, hub, stop).await;
+        Ok(())
+    });
+    let (engine, publisher, prefix, stop) = (
+        backends.engine.clone(),
+        backends.publisher.clone(),
+        settings.queue_prefix.clone(),
+        shutdown.clone(),
+    );
+    tasks.spawn(async move {
+        alerts::judge_and_publish(engine, publisher, prefix, stop).await;
         Ok(())
     });
     let (store, queue, stop) = (backends.store.clone(), backends.queue.clone(), shutdown.clone());

@@ -1,10 +1,10 @@
 //! WebSocket `/executions`: live events of executions, whichever worker process runs them.
 //!
 //! A client authenticates on connect (`?token=` or a first `{"type": "auth"}` message), then
-//! subscribes to executions, flows, or all of its user's executions. The [`Hub`] holds every
-//! client's subscriptions and a bounded queue of outgoing messages: a client that does not read
-//! fast enough is disconnected instead of growing the server's memory, and reconnects to read the
-//! current state over REST. Subscriptions end with the connection.
+//! subscribes to executions, flows, or all of its user's executions, and an admin to alerts.
+//! The [`Hub`] holds every client's subscriptions and a bounded queue of outgoing messages: a
+//! client that does not read fast enough is disconnected instead of growing the server's memory,
+//! and reconnects to read the current state over REST. Subscriptions end with the connection.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use flow_engine::{Event, EventKind};
+use flow_engine::{AlertEvent, Event, EventKind};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -35,6 +35,8 @@ struct Subscriptions {
     executions: HashSet<Uuid>,
     flows: HashSet<Uuid>,
     all: bool,
+    /// Alerts as they fire and resolve (admins only).
+    alerts: bool,
 }
 
 struct Client {
@@ -107,6 +109,20 @@ impl Hub {
         }
     }
 
+    /// Sends an alert change to every admin that subscribed to alerts; drops clients whose
+    /// queue is full.
+    pub(crate) fn dispatch_alert(&self, event: &AlertEvent) {
+        let mut value = serde_json::to_value(event).unwrap_or_else(|_| json!({}));
+        if let Some(object) = value.as_object_mut() {
+            object.insert("type".into(), json!("alert"));
+        }
+        let message = Utf8Bytes::from(value.to_string());
+        let mut clients = self.lock();
+        clients.retain(|_, c| {
+            !(c.subscriptions.alerts && c.caller.is_admin()) || c.tx.try_send(message.clone()).is_ok()
+        });
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Client>> {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -138,12 +154,16 @@ enum Request {
         flow: Option<Uuid>,
         #[serde(default)]
         all: bool,
+        #[serde(default)]
+        alerts: bool,
     },
     Unsubscribe {
         execution: Option<Uuid>,
         flow: Option<Uuid>,
         #[serde(default)]
         all: bool,
+        #[serde(default)]
+        alerts: bool,
     },
 }
 
@@ -214,7 +234,10 @@ async fn handle(state: &AppState, caller: &Caller, id: u64, text: &str) -> serde
     };
     match request {
         Request::Auth { .. } => json!({"type": "error", "message": "already authenticated"}),
-        Request::Subscribe { execution, flow, all } => {
+        Request::Subscribe { execution, flow, all, alerts } => {
+            if alerts && !caller.is_admin() {
+                return json!({"type": "error", "message": "alerts are for admins"});
+            }
             if let Some(execution) = execution {
                 match state.store.get(execution).await {
                     Ok(Some(e)) if caller.owns(e.summary.owner) => {}
@@ -235,10 +258,11 @@ async fn handle(state: &AppState, caller: &Caller, id: u64, text: &str) -> serde
                 s.executions.extend(execution);
                 s.flows.extend(flow);
                 s.all |= all;
+                s.alerts |= alerts;
             });
-            json!({"type": "subscribed", "execution": execution, "flow": flow, "all": all})
+            json!({"type": "subscribed", "execution": execution, "flow": flow, "all": all, "alerts": alerts})
         }
-        Request::Unsubscribe { execution, flow, all } => {
+        Request::Unsubscribe { execution, flow, all, alerts } => {
             state.hub.subscriptions(id, |s| {
                 if let Some(e) = execution {
                     s.executions.remove(&e);
@@ -249,8 +273,11 @@ async fn handle(state: &AppState, caller: &Caller, id: u64, text: &str) -> serde
                 if all {
                     s.all = false;
                 }
+                if alerts {
+                    s.alerts = false;
+                }
             });
-            json!({"type": "unsubscribed", "execution": execution, "flow": flow, "all": all})
+            json!({"type": "unsubscribed", "execution": execution, "flow": flow, "all": all, "alerts": alerts})
         }
     }
 }

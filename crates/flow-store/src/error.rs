@@ -46,6 +46,9 @@ pub enum StoreError {
     /// A row names a user or flow that does not exist (or was deleted meanwhile).
     #[error("database {database}: {what} does not exist")]
     MissingReference { database: String, what: String },
+    /// `what` is `alert rule`.
+    #[error("database {database}: there is already an {what} named `{name}`")]
+    NameTaken { database: String, what: &'static str, name: String },
     #[error("database {database}: username `{username}` is taken")]
     UsernameTaken { database: String, username: String },
     /// An update based on a version of a flow that is no longer the stored one; nothing was

@@ -38,7 +38,12 @@
 //!   executions its minutes hold; percentiles are bucket bounds (see `metrics.rs`).
 //!   [`Store::delete_metrics_before`] is the retention (the hosts call it with
 //!   METRICS_RETENTION_DAYS).
+//! - Alerts: a rule's open alert is its state. At most one alert per rule and subject is open
+//!   (a unique index), so [`Store::open_alert`] and [`Store::resolve_alert`] answer None to
+//!   every caller but the one that changed it: evaluators sharing a database fire and resolve
+//!   each alert once. Alerts stay as history when their rule is deleted (resolved then).
 
+mod alerts;
 mod codec;
 mod error;
 mod metrics;
@@ -54,6 +59,7 @@ use flow_model::{Connection, Flow};
 use flow_runtime::{ExecutionReport, ExecutionState};
 use uuid::Uuid;
 
+pub use alerts::{Alert, AlertCondition, AlertQuery, AlertRule, NewAlert, NewAlertRule};
 pub use error::StoreError;
 pub use metrics::{
     DURATION_BUCKETS_MS, Dashboard, DashboardPoint, DurationStats, FlowMetrics, MAX_DASHBOARD_POINTS,
@@ -368,5 +374,42 @@ impl Store {
     /// how many rows.
     pub async fn delete_metrics_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         dispatch!(self.delete_metrics_before(cutoff))
+    }
+
+    /// Stores an alert rule; `NameTaken` if a rule has its name. The condition is stored as
+    /// given: checking it is the engine's job.
+    pub async fn create_alert_rule(&self, rule: &NewAlertRule) -> Result<AlertRule, StoreError> {
+        dispatch!(self.create_alert_rule(rule))
+    }
+
+    /// Every alert rule, by name.
+    pub async fn list_alert_rules(&self) -> Result<Vec<AlertRule>, StoreError> {
+        dispatch!(self.list_alert_rules())
+    }
+
+    /// Deletes a rule and resolves its open alerts; false when there was none.
+    pub async fn delete_alert_rule(&self, id: Uuid) -> Result<bool, StoreError> {
+        dispatch!(self.delete_alert_rule(id))
+    }
+
+    /// Opens (fires) an alert unless one of the same rule and subject is open: the new alert,
+    /// or None when it was already firing.
+    pub async fn open_alert(&self, alert: &NewAlert) -> Result<Option<Alert>, StoreError> {
+        dispatch!(self.open_alert(alert))
+    }
+
+    /// Resolves the open alert of a rule and subject: that alert, or None when none was open.
+    pub async fn resolve_alert(
+        &self,
+        rule_id: Uuid,
+        subject: &str,
+        resolution: &str,
+    ) -> Result<Option<Alert>, StoreError> {
+        dispatch!(self.resolve_alert(rule_id, subject, resolution))
+    }
+
+    /// Alerts, newest first; see [`AlertQuery`].
+    pub async fn list_alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>, StoreError> {
+        dispatch!(self.list_alerts(query))
     }
 }

@@ -10,8 +10,9 @@ use common::{at, failed_report, new_execution, start, succeeded_report};
 use flow_model::{Connection, ConnectionKind, Flow};
 use flow_runtime::{ExecutionReport, ExecutionState};
 use flow_store::{
-    DashboardPoint, DurationStats, ExecutionDetail, ExecutionSummary, FlowMetrics, ListQuery, MetricsWindow,
-    MinuteRollup, NewExecution, NewSchedule, NodeMetrics, Role, ScheduleUpdate, Store, StoreError,
+    AlertCondition, AlertQuery, DashboardPoint, DurationStats, ExecutionDetail, ExecutionSummary,
+    FlowMetrics, ListQuery, MetricsWindow, MinuteRollup, NewAlert, NewAlertRule, NewExecution, NewSchedule,
+    NodeMetrics, Role, ScheduleUpdate, Store, StoreError,
 };
 use uuid::Uuid;
 
@@ -64,6 +65,8 @@ conformance!(
     monitoring_sums_the_rollups_of_executions_and_nodes_exactly,
     retention_deletes_exactly_the_older_rollups,
     monitoring_queries_refuse_a_bad_window,
+    alert_rules_are_created_listed_and_deleted,
+    an_alert_opens_and_resolves_once_however_many_evaluators_race,
 );
 
 async fn state_of(store: &Store, id: Uuid) -> ExecutionState {
@@ -932,4 +935,84 @@ async fn monitoring_queries_refuse_a_bad_window(store: Store) {
     let quiet = store.dashboard(&day, 1).await.expect("dashboard");
     assert_eq!((quiet.points.len(), quiet.executions, quiet.success_rate), (1_440, 0, None));
     assert_eq!(quiet.duration, DurationStats::default());
+}
+
+fn failing_rule(name: &str) -> NewAlertRule {
+    NewAlertRule {
+        name: name.to_owned(),
+        condition: AlertCondition::FlowFailing { flow: "orders".into(), failures: 2, window_minutes: 5 },
+        webhook_url: Some("http://127.0.0.1:9/hook".into()),
+    }
+}
+
+async fn alert_rules_are_created_listed_and_deleted(store: Store) {
+    let b = store.create_alert_rule(&failing_rule("b-orders")).await.expect("create");
+    let custom = NewAlertRule {
+        name: "a-custom".into(),
+        condition: AlertCondition::Custom { condition: "failed > 3".into(), window_minutes: 10, flow: None },
+        webhook_url: None,
+    };
+    let a = store.create_alert_rule(&custom).await.expect("create");
+    let err = store.create_alert_rule(&failing_rule("b-orders")).await.expect_err("taken");
+    assert!(matches!(err, StoreError::NameTaken { ref name, .. } if name == "b-orders"), "{err:?}");
+    assert_eq!(store.list_alert_rules().await.expect("list"), [a.clone(), b.clone()]);
+
+    // Deleting a rule resolves its open alert, which stays as history.
+    let open = NewAlert {
+        rule_id: b.id,
+        rule_name: b.name.clone(),
+        subject: String::new(),
+        message: "failing".into(),
+        value: Some(2.0),
+    };
+    store.open_alert(&open).await.expect("open").expect("opened");
+    assert!(store.delete_alert_rule(b.id).await.expect("delete"));
+    assert!(!store.delete_alert_rule(b.id).await.expect("delete again"));
+    assert_eq!(store.list_alert_rules().await.expect("list"), [a]);
+    let alerts = store.list_alerts(&AlertQuery::default()).await.expect("alerts");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].resolution.as_deref(), Some("its rule was deleted"));
+    assert!(store.list_alerts(&AlertQuery { firing: true, limit: None }).await.expect("firing").is_empty());
+}
+
+async fn an_alert_opens_and_resolves_once_however_many_evaluators_race(store: Store) {
+    let rule = store.create_alert_rule(&failing_rule("orders failing")).await.expect("create");
+    let alert = |subject: &str| NewAlert {
+        rule_id: rule.id,
+        rule_name: rule.name.clone(),
+        subject: subject.to_owned(),
+        message: "orders failed 2 times in 5 minutes".into(),
+        value: Some(2.0),
+    };
+    // Eight evaluators see the same condition at once: one opens the alert.
+    let first_alert = alert("");
+    let opened = futures::future::join_all((0..8).map(|_| store.open_alert(&first_alert))).await;
+    let opened: Vec<_> = opened.into_iter().filter_map(|r| r.expect("open")).collect();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    let first = &opened[0];
+    assert!(first.is_firing());
+    assert_eq!((first.message.as_str(), first.value), ("orders failed 2 times in 5 minutes", Some(2.0)));
+    // Another subject of the same rule is an alert of its own.
+    store.open_alert(&alert("host-b")).await.expect("open").expect("opened");
+    let firing = store.list_alerts(&AlertQuery { firing: true, limit: None }).await.expect("firing");
+    assert_eq!(firing.iter().map(|a| a.subject.as_str()).collect::<Vec<_>>(), ["host-b", ""]);
+
+    let resolved =
+        futures::future::join_all((0..8).map(|_| store.resolve_alert(rule.id, "", "it succeeded"))).await;
+    let resolved: Vec<_> = resolved.into_iter().filter_map(|r| r.expect("resolve")).collect();
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert_eq!((resolved[0].id, resolved[0].resolution.as_deref()), (first.id, Some("it succeeded")));
+    assert!(resolved[0].resolved_at.is_some_and(|at| at >= first.fired_at));
+    assert!(store.resolve_alert(rule.id, "", "again").await.expect("resolve").is_none());
+
+    // Firing again after resolving is a new alert; the listing is newest first and limited.
+    let again = store.open_alert(&alert("")).await.expect("open").expect("opened again");
+    assert_ne!(again.id, first.id);
+    let all = store.list_alerts(&AlertQuery::default()).await.expect("all");
+    assert_eq!(all.iter().map(|a| a.id).collect::<Vec<_>>()[0], again.id);
+    assert_eq!(all.len(), 3);
+    assert_eq!(
+        store.list_alerts(&AlertQuery { firing: false, limit: Some(2) }).await.expect("page").len(),
+        2
+    );
 }

@@ -2,6 +2,9 @@
 // (tauri.ts); a remote server backend can implement the same interface. Nothing outside
 // src/api/ imports a host library.
 import type {
+  Alert,
+  AlertEvent,
+  AlertRule,
   Connection,
   ConnectionTest,
   Dashboard,
@@ -12,6 +15,7 @@ import type {
   FlowMetrics,
   Health,
   ListQuery,
+  NewAlertRule,
   NodeDescriptor,
   NodeMetrics,
   ProviderInfo,
@@ -74,6 +78,16 @@ export interface Backend {
   monitoringFlows(window: string): Promise<FlowMetrics[]>;
   /** Per node, of `flow` only when given, over the last `window`. */
   monitoringNodes(window: string, flow: string | null): Promise<NodeMetrics[]>;
+  /** Alerts, newest first: only those still firing with `firing`, else the latest 100 of all. */
+  listAlerts(firing: boolean): Promise<Alert[]>;
+  /** The alert rules, by name. */
+  alertRules(): Promise<AlertRule[]>;
+  /** Checks and stores a rule; rejects with a message that names the field that is wrong. */
+  createAlertRule(rule: NewAlertRule): Promise<AlertRule>;
+  /** Deletes a rule; its firing alert resolves, and its alerts stay as history. */
+  deleteAlertRule(id: string): Promise<void>;
+  /** Subscribes once; an event comes as the app's evaluator fires or resolves an alert (every ALERT_INTERVAL_SECONDS). */
+  subscribeAlerts(onAlert: (event: AlertEvent) => void): Promise<void>;
   /** What the app did on its first start (e.g. connections it created); possibly empty. */
   setupNotes(): Promise<string[]>;
   /** Subscribes once; events arrive in coalesced batches. */

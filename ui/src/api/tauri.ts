@@ -4,6 +4,9 @@ import { confirm, open, save } from '@tauri-apps/plugin-dialog';
 import { load, type Store } from '@tauri-apps/plugin-store';
 import { DEFAULT_SETTINGS, type Backend, type ExampleFlow, type Platform, type SecretProviderName, type Settings } from './backend';
 import type {
+  Alert,
+  AlertEvent,
+  AlertRule,
   Connection,
   ConnectionTest,
   Dashboard,
@@ -14,6 +17,7 @@ import type {
   FlowMetrics,
   Health,
   ListQuery,
+  NewAlertRule,
   NodeDescriptor,
   NodeMetrics,
   ProviderInfo,
@@ -25,6 +29,7 @@ import type {
 
 export class TauriBackend implements Backend {
   private channel: Channel<EngineEvent[]> | null = null;
+  private alertChannel: Channel<AlertEvent> | null = null;
 
   catalog(): Promise<NodeDescriptor[]> {
     return invoke('catalog');
@@ -107,6 +112,18 @@ export class TauriBackend implements Backend {
   monitoringNodes(window: string, flow: string | null): Promise<NodeMetrics[]> {
     return invoke('monitoring_nodes', { window, flow });
   }
+  listAlerts(firing: boolean): Promise<Alert[]> {
+    return invoke('list_alerts', { firing });
+  }
+  alertRules(): Promise<AlertRule[]> {
+    return invoke('alert_rules');
+  }
+  createAlertRule(rule: NewAlertRule): Promise<AlertRule> {
+    return invoke('create_alert_rule', { rule });
+  }
+  deleteAlertRule(id: string): Promise<void> {
+    return invoke('delete_alert_rule', { id });
+  }
   setupNotes(): Promise<string[]> {
     return invoke('setup_notes');
   }
@@ -117,6 +134,14 @@ export class TauriBackend implements Backend {
     // Kept referenced for the life of the app so the channel is never collected.
     this.channel = channel;
     await invoke('subscribe_events', { onEvents: channel });
+  }
+  async subscribeAlerts(onAlert: (event: AlertEvent) => void): Promise<void> {
+    if (this.alertChannel) throw new Error('already subscribed to alerts');
+    const channel = new Channel<AlertEvent>();
+    channel.onmessage = onAlert;
+    // Kept referenced like the events' channel.
+    this.alertChannel = channel;
+    await invoke('subscribe_alerts', { onAlert: channel });
   }
 }
 

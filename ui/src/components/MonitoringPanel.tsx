@@ -1,6 +1,6 @@
 // The monitoring panel, over the canvas: the window's totals and charts, the machine and the app,
-// the health of the store and of every connection, and the per-flow and per-node tables. The
-// controller loads it while it is open (every 5 s, and when a run ends).
+// the health of the store and of every connection, the alerts and their rules, and the per-flow
+// and per-node tables. The controller loads it while it is open (every 5 s, and when a run ends).
 import { useReactFlow } from '@xyflow/react';
 import { useMemo, useState } from 'react';
 import type { Dashboard, FlowMetrics, Health, NodeMetrics, SystemMetrics } from '../api/types';
@@ -18,6 +18,7 @@ import {
   type TableSort,
 } from '../model/monitoring';
 import { useApp, useController } from '../store/context';
+import { AlertsSection } from './AlertsSection';
 import { MonitoringCharts } from './MonitoringCharts';
 
 /** A meter turns to the warning colour from here (the SPEC's memory alert is at 80 %). */
@@ -357,6 +358,7 @@ export function MonitoringPanel() {
           <SystemGauges system={m.system} />
           <HealthList health={m.health} />
         </div>
+        <AlertsSection />
         <FlowsTable rows={m.flows} />
         <NodesTable rows={m.nodes} />
       </div>

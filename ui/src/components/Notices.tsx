@@ -9,7 +9,11 @@ function NoticeItem({ notice }: { notice: Notice }) {
     return () => clearTimeout(t);
   }, [notice, store]);
   return (
-    <div className={`notice ${notice.kind}`} role={notice.kind === 'error' ? 'alert' : 'status'} data-testid="notice">
+    <div
+      className={`notice ${notice.kind}`}
+      role={notice.kind === 'error' ? 'alert' : 'status'}
+      data-testid={notice.topic === 'alert' ? 'alert-toast' : 'notice'}
+    >
       <span className="msg">{notice.message}</span>
       <button className="icon-btn" aria-label="Dismiss" onClick={() => store.getState().dismiss(notice.id)}>
         ×

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Backend, Platform } from '../api/backend';
 import { DEFAULT_SETTINGS } from '../api/backend';
-import type { Dashboard, EngineEvent, Flow, Problem, ValidationReport } from '../api/types';
+import type { Alert, AlertEvent, AlertRule, Dashboard, EngineEvent, Flow, NewAlertRule, Problem, ValidationReport } from '../api/types';
 import { Controller, FOCUS_CHECK_INTERVAL_MS, MONITORING_REFRESH_MS, fileNameFor } from './controller';
 import { createFlowStore } from './flowStore';
 import { ACTIVE_USERS, CATALOG, ev } from '../test/fixtures';
@@ -24,6 +24,7 @@ function emptyDashboard(executions = 0): Dashboard {
 
 function fakeBackend(report: ValidationReport = { problems: [] }) {
   let push: (events: EngineEvent[]) => void = () => {};
+  let pushAlert: (event: AlertEvent) => void = () => {};
   const backend = {
     catalog: vi.fn(async () => CATALOG),
     validateFlow: vi.fn(async (_f: Flow) => report),
@@ -59,12 +60,25 @@ function fakeBackend(report: ValidationReport = { problems: [] }) {
     monitoringDashboard: vi.fn(async (_window: string, _step: number | null) => emptyDashboard()),
     monitoringFlows: vi.fn(async (_window: string) => []),
     monitoringNodes: vi.fn(async (_window: string, _flow: string | null) => []),
+    listAlerts: vi.fn(async (_firing: boolean): Promise<Alert[]> => []),
+    alertRules: vi.fn(async (): Promise<AlertRule[]> => []),
+    createAlertRule: vi.fn(async (rule: NewAlertRule): Promise<AlertRule> => ({
+      id: `rule-${rule.name}`,
+      name: rule.name,
+      condition: rule.condition,
+      webhook_url: rule.webhook_url ?? null,
+      created_at: '2025-01-01T00:00:00Z',
+    })),
+    deleteAlertRule: vi.fn(async (_id: string) => {}),
     setupNotes: vi.fn(async (): Promise<string[]> => []),
     subscribeEvents: vi.fn(async (cb: (e: EngineEvent[]) => void) => {
       push = cb;
     }),
+    subscribeAlerts: vi.fn(async (cb: (e: AlertEvent) => void) => {
+      pushAlert = cb;
+    }),
   } satisfies Backend;
-  return { backend, push: (e: EngineEvent[]) => push(e) };
+  return { backend, push: (e: EngineEvent[]) => push(e), pushAlert: (e: AlertEvent) => pushAlert(e) };
 }
 
 const platform: Platform = {
@@ -411,6 +425,113 @@ describe('controller: monitoring', () => {
     expect(c.app.getState().monitoring.flows).toEqual([]);
     await c.refreshMonitoring();
     expect(c.app.getState().monitoring.error).toBeNull();
+    c.dispose();
+  });
+});
+
+function alert(id: string, resolved: boolean): Alert {
+  return {
+    id,
+    rule_id: 'rule-orders',
+    rule_name: 'orders failing',
+    subject: '',
+    message: 'flow `orders` failed 2 times in the last 5 minutes; the latest: boom',
+    value: 2,
+    fired_at: '2025-01-01T00:00:00Z',
+    resolved_at: resolved ? '2025-01-01T00:02:00Z' : null,
+    resolution: resolved ? 'flow `orders` succeeded (execution e-9)' : null,
+  };
+}
+
+function rule(name: string): AlertRule {
+  return { id: `rule-${name}`, name, condition: { kind: 'memory_above', percent: 90 }, webhook_url: null, created_at: '2025-01-01T00:00:00Z' };
+}
+
+describe('controller: alerts', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('loads the alerts and the rules with the panel', async () => {
+    const { backend } = fakeBackend();
+    backend.listAlerts.mockResolvedValue([alert('a-1', true)]);
+    backend.alertRules.mockResolvedValue([rule('memory')]);
+    const c = new Controller(createFlowStore(), backend, platform);
+    await c.init();
+    c.openMonitoring();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(backend.listAlerts).toHaveBeenLastCalledWith(false);
+    expect(c.app.getState().monitoring).toMatchObject({ alerts: [alert('a-1', true)], alertRules: [rule('memory')], error: null });
+    c.dispose();
+  });
+
+  it('tells of an alert that fires or resolves, and keeps the panel’s list up to date between refreshes', async () => {
+    const { backend, pushAlert } = fakeBackend();
+    const store = createFlowStore();
+    const c = new Controller(store, backend, platform);
+    await c.init();
+    // Closed, the panel has no list to update: the notice still comes.
+    pushAlert({ change: 'fired', alert: alert('a-0', false) });
+    expect(c.app.getState().monitoring.alerts).toBeNull();
+    expect(store.getState().notices.at(-1)).toMatchObject({ kind: 'error', topic: 'alert', message: expect.stringMatching(/^Alert “orders failing”: flow `orders` failed/) });
+
+    c.openMonitoring();
+    await vi.advanceTimersByTimeAsync(0);
+    pushAlert({ change: 'fired', alert: alert('a-1', false) });
+    expect(c.app.getState().monitoring.alerts).toEqual([alert('a-1', false)]);
+    pushAlert({ change: 'resolved', alert: alert('a-1', true) });
+    expect(c.app.getState().monitoring.alerts).toEqual([alert('a-1', true)]);
+    expect(store.getState().notices.at(-1)).toMatchObject({ kind: 'success', topic: 'alert', message: 'Resolved “orders failing”: flow `orders` succeeded (execution e-9)' });
+    c.dispose();
+  });
+
+  it('shows a rule it adds at once, in name order, and refreshes', async () => {
+    const { backend } = fakeBackend();
+    backend.alertRules.mockResolvedValue([rule('memory')]);
+    const c = new Controller(createFlowStore(), backend, platform);
+    await c.init();
+    c.openMonitoring();
+    await vi.advanceTimersByTimeAsync(0);
+    let answer: (rules: AlertRule[]) => void = () => {};
+    backend.alertRules.mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)));
+    await c.createAlertRule({ name: 'cpu', condition: { kind: 'memory_above', percent: 90 } });
+    const names = () => c.app.getState().monitoring.alertRules?.map((r) => r.name);
+    expect(names()).toEqual(['cpu', 'memory']);
+    expect(backend.alertRules).toHaveBeenCalledTimes(2);
+    answer([rule('cpu'), rule('memory')]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(names()).toEqual(['cpu', 'memory']);
+    c.dispose();
+  });
+
+  it('rejects with the engine’s message and keeps the rules as they were', async () => {
+    const { backend } = fakeBackend();
+    backend.alertRules.mockResolvedValue([rule('memory')]);
+    const c = new Controller(createFlowStore(), backend, platform);
+    await c.init();
+    c.openMonitoring();
+    await vi.advanceTimersByTimeAsync(0);
+    backend.createAlertRule.mockRejectedValueOnce('alert rule `x`: window_minutes: 0 is not from 1 to 43200');
+    await expect(c.createAlertRule({ name: 'x', condition: { kind: 'flow_failing', flow: 'f', failures: 1, window_minutes: 0 } })).rejects.toBe(
+      'alert rule `x`: window_minutes: 0 is not from 1 to 43200',
+    );
+    expect(c.app.getState().monitoring.alertRules).toEqual([rule('memory')]);
+    c.dispose();
+  });
+
+  it('drops a rule it deletes at once, and refreshes for its alert resolved', async () => {
+    const { backend } = fakeBackend();
+    backend.alertRules.mockResolvedValue([rule('cpu'), rule('memory')]);
+    const c = new Controller(createFlowStore(), backend, platform);
+    await c.init();
+    c.openMonitoring();
+    await vi.advanceTimersByTimeAsync(0);
+    backend.alertRules.mockResolvedValue([rule('memory')]);
+    backend.listAlerts.mockResolvedValue([alert('a-1', true)]);
+    await c.deleteAlertRule('rule-cpu');
+    expect(backend.deleteAlertRule).toHaveBeenCalledWith('rule-cpu');
+    expect(c.app.getState().monitoring.alertRules).toEqual([rule('memory')]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.app.getState().monitoring.alerts).toEqual([alert('a-1', true)]);
     c.dispose();
   });
 });

@@ -4,6 +4,9 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import { DEFAULT_SETTINGS, errorMessage, type Backend, type ExampleFlow, type Platform, type SecretProviderName, type Settings, type Theme } from '../api';
 import type {
+  Alert,
+  AlertEvent,
+  AlertRule,
   Connection,
   ConnectionTest,
   Dashboard,
@@ -11,6 +14,7 @@ import type {
   Flow,
   FlowMetrics,
   Health,
+  NewAlertRule,
   NodeMetrics,
   ProviderInfo,
   ProviderSettings,
@@ -18,6 +22,7 @@ import type {
   Suggestion,
   SystemMetrics,
 } from '../api/types';
+import { alertNotice, withAlert, withRule } from '../model/alerts';
 import type { ConnectionFocus } from '../model/connections';
 import { isTerminalExecution } from '../model/execution';
 import { stepMinutes, type MonitoringWindow } from '../model/monitoring';
@@ -45,6 +50,10 @@ export interface MonitoringData {
   dashboard: Dashboard | null;
   flows: FlowMetrics[] | null;
   nodes: NodeMetrics[] | null;
+  /** Newest first, firing and resolved; live events update it between refreshes. */
+  alerts: Alert[] | null;
+  /** By name. */
+  alertRules: AlertRule[] | null;
   /** What the last refresh could not get, one line a part; null when it got everything. */
   error: string | null;
   /** When the last refresh ended (ms since the epoch). */
@@ -101,6 +110,8 @@ export class Controller {
         dashboard: null,
         flows: null,
         nodes: null,
+        alerts: null,
+        alertRules: null,
         error: null,
         updatedAt: null,
       },
@@ -142,6 +153,9 @@ export class Controller {
       this.backend
         .subscribeEvents((events) => this.store.getState().applyEventBatch(events))
         .catch((e: unknown) => this.fail(e, 'Live events')),
+      this.backend
+        .subscribeAlerts((event) => this.onAlert(event))
+        .catch((e: unknown) => this.fail(e, 'Live alerts')),
       this.backend
         .exampleFlows()
         .then((examples) => this.app.setState({ examples }))
@@ -437,8 +451,37 @@ export class Controller {
       part('Dashboard', this.backend.monitoringDashboard(window, stepMinutes(window)), (dashboard) => ({ dashboard }), true),
       part('Flows', this.backend.monitoringFlows(window), (flows) => ({ flows }), true),
       part('Nodes', this.backend.monitoringNodes(window, null), (nodes) => ({ nodes }), true),
+      part('Alerts', this.backend.listAlerts(false), (alerts) => ({ alerts }), false),
+      part('Alert rules', this.backend.alertRules(), (alertRules) => ({ alertRules }), false),
     ]);
     this.setMonitoring({ error: errors.length > 0 ? errors.join('\n') : null, updatedAt: Date.now() });
+  }
+
+  // ---- alerts ----
+
+  /** Fired or resolved, wherever the user is: a notice, and the panel's list once it has one. */
+  private onAlert(event: AlertEvent): void {
+    const alerts = this.app.getState().monitoring.alerts;
+    if (alerts) this.setMonitoring({ alerts: withAlert(alerts, event.alert) });
+    const notice = alertNotice(event);
+    this.store.getState().notify(notice.kind, notice.message, 'alert');
+  }
+
+  /**
+   * Stores a rule and shows it at once; rejects with the engine's message, which names the field
+   * that is wrong. The refresh after it also replaces a list that one under way read before.
+   */
+  async createAlertRule(rule: NewAlertRule): Promise<void> {
+    const created = await this.backend.createAlertRule(rule);
+    this.setMonitoring({ alertRules: withRule(this.app.getState().monitoring.alertRules ?? [], created) });
+    void this.refreshMonitoring();
+  }
+
+  /** Deletes a rule; the refresh after it shows its firing alert resolved. */
+  async deleteAlertRule(id: string): Promise<void> {
+    await this.backend.deleteAlertRule(id);
+    this.setMonitoring({ alertRules: (this.app.getState().monitoring.alertRules ?? []).filter((r) => r.id !== id) });
+    void this.refreshMonitoring();
   }
 
   // ---- files ----

@@ -47,6 +47,8 @@ export interface Notice {
   id: number;
   kind: NoticeKind;
   message: string;
+  /** Set on the notice of an alert that fired or resolved (the Monitoring panel's rules). */
+  topic?: 'alert';
 }
 
 /** Events kept while a start is in flight (their execution id is not known yet). */
@@ -133,7 +135,7 @@ export interface FlowActions {
   mergeLiveDetail(detail: ExecutionDetail): void;
   viewExecution(detail: ExecutionDetail | null): void;
   setExecutions(list: ExecutionSummary[]): void;
-  notify(kind: NoticeKind, message: string): number;
+  notify(kind: NoticeKind, message: string, topic?: Notice['topic']): number;
   dismiss(id: number): void;
   /** The document at `revision` was saved to `path`. */
   markSaved(path: string, revision: number): void;
@@ -557,10 +559,10 @@ export function createFlowStore(catalog: NodeDescriptor[] = []): FlowStore {
         set({ executions: list });
       },
 
-      notify(kind, message) {
+      notify(kind, message, topic) {
         const s = get();
         const id = s.nextNoticeId;
-        set({ notices: [...s.notices.slice(-4), { id, kind, message }], nextNoticeId: id + 1 });
+        set({ notices: [...s.notices.slice(-4), { id, kind, message, topic }], nextNoticeId: id + 1 });
         return id;
       },
 

@@ -110,6 +110,9 @@ impl Ctx {
             "ENABLE_METRICS",
             "METRICS_TOKEN",
             "FLOW_METRICS_BIND",
+            "ALERT_INTERVAL_SECONDS",
+            "ALERT_WEBHOOK_URL",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
             "RUST_LOG",
         ] {
             command.env_remove(var);

@@ -1,15 +1,22 @@
 //! `/monitoring/*`: the machine, the health of the store and the named connections, and the
-//! executions of every user over a window, from the store's per-minute rollups.
+//! executions of every user over a window, from the store's per-minute rollups; the alert
+//! rules and their alerts.
 //!
 //! Admin only: the rollups are per flow name and node, not per owner, so they would show a user
 //! other users' flows and activity (docs/server.md).
 
 use axum::extract::State;
-use flow_engine::{Dashboard, FlowMetrics, Health, NodeMetrics, SystemMetrics, parse_window};
+use axum::http::StatusCode;
+use flow_engine::{
+    Alert, AlertQuery, AlertRule, Dashboard, FlowMetrics, Health, NewAlertRule, NodeMetrics, SystemMetrics,
+    parse_window,
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{Json, Query};
+use uuid::Uuid;
+
+use super::{Json, Path, Query};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
@@ -104,4 +111,62 @@ pub(crate) async fn nodes(
     caller.require_admin()?;
     let span = window(params.window.as_deref())?;
     Ok(Json(state.engine.monitoring_nodes(span, params.flow.as_deref()).await.map_err(query_error)?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AlertsParams {
+    /// Only the alerts still firing.
+    #[serde(default)]
+    firing: bool,
+    /// At most this many, newest first (default 100, at most 1000).
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/monitoring/alerts", tag = "monitoring", params(AlertsParams),
+    responses((status = 200, description = "Alerts, newest first: rule, message, value, fired_at, resolved_at and resolution (null while firing) (flow_store::Alert)", body = [Object]), (status = 403, body = ErrorBody)))]
+pub(crate) async fn alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<AlertsParams>,
+) -> ApiResult<Json<Vec<Alert>>> {
+    caller.require_admin()?;
+    Ok(Json(state.engine.alerts(&AlertQuery { firing: params.firing, limit: params.limit }).await?))
+}
+
+#[utoipa::path(get, path = "/monitoring/alert-rules", tag = "monitoring",
+    responses((status = 200, description = "The alert rules, by name (flow_store::AlertRule)", body = [Object]), (status = 403, body = ErrorBody)))]
+pub(crate) async fn alert_rules(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<AlertRule>>> {
+    caller.require_admin()?;
+    Ok(Json(state.engine.alert_rules().await?))
+}
+
+#[utoipa::path(post, path = "/monitoring/alert-rules", tag = "monitoring",
+    request_body(content = Object, description = "`name`, `condition` (`kind`: memory_above, success_rate_below, flow_failing, node_p95_above or custom, with its fields) and an optional `webhook_url` (flow_store::NewAlertRule)"),
+    responses((status = 201, description = "The rule (flow_store::AlertRule)", body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "A rule has that name", body = ErrorBody), (status = 422, description = "A field is out of range, the condition does not compile", body = ErrorBody)))]
+pub(crate) async fn create_alert_rule(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(rule): Json<NewAlertRule>,
+) -> ApiResult<(StatusCode, Json<AlertRule>)> {
+    caller.require_admin()?;
+    Ok((StatusCode::CREATED, Json(state.engine.create_alert_rule(rule).await?)))
+}
+
+#[utoipa::path(delete, path = "/monitoring/alert-rules/{id}", tag = "monitoring", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted; its firing alert is resolved"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn delete_alert_rule(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    if state.engine.delete_alert_rule(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("alert rule {id}")))
+    }
 }

@@ -2,6 +2,7 @@
 //! (uuid, timestamptz, bigint); enums are text checked by the schema; JSON is bound as text and
 //! cast, and read back as text, so conversion errors are the store's typed ones.
 
+mod alerts;
 mod batch;
 mod monitoring;
 mod records;

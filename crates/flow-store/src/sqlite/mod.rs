@@ -1,6 +1,7 @@
 //! The SQLite backend: one file (or memory) per process family; the desktop app and the CLI.
 //! Times and uuids are text, enums their snake_case names (see `codec`).
 
+mod alerts;
 mod monitoring;
 mod records;
 mod rows;
