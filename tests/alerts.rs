@@ -53,7 +53,8 @@ async fn receive(State(hook): State<Hook>, Json(body): Json<Value>) -> StatusCod
 
 /// A flow named `name` that fails after its first records, or succeeds.
 fn flow(name: &str, fails: bool) -> Flow {
-    let flow = Flow::new(name).with_node("users", "generate_rows", users(10)).with_node("out", "collect", json!({}));
+    let flow =
+        Flow::new(name).with_node("users", "generate_rows", users(10)).with_node("out", "collect", json!({}));
     let flow = flow.with_edge("users", "out");
     if fails {
         flow.with_node("boom", "fail", json!({"after_records": 1})).with_edge("users", "boom")
@@ -93,7 +94,11 @@ async fn a_failing_flow_fires_once_with_one_webhook_and_event_and_resolves_once_
     let fired = events.try_recv().expect("one event");
     assert_eq!(fired.change, AlertChange::Fired);
     assert_eq!((fired.alert.rule_id, fired.alert.value), (rule.id, Some(2.0)));
-    assert!(fired.alert.message.contains("flow `orders` failed 2 times in the last 5 minutes"), "{}", fired.alert.message);
+    assert!(
+        fired.alert.message.contains("flow `orders` failed 2 times in the last 5 minutes"),
+        "{}",
+        fired.alert.message
+    );
     assert!(fired.alert.message.contains("failed on purpose"), "the latest error: {}", fired.alert.message);
 
     // Still failing: it stays firing, nothing is sent again.
@@ -116,9 +121,12 @@ async fn a_failing_flow_fires_once_with_one_webhook_and_event_and_resolves_once_
     assert!(events.try_recv().is_err(), "resolved once");
 
     let sent = hook.accepted();
-    assert_eq!(sent.iter().map(|b| b["change"].clone()).collect::<Vec<_>>(), [json!("fired"), json!("resolved")]);
+    assert_eq!(
+        sent.iter().map(|b| b["change"].clone()).collect::<Vec<_>>(),
+        [json!("fired"), json!("resolved")]
+    );
     assert_eq!(sent[0]["alert"]["rule_name"], "orders failing");
-    assert_eq!(sent[1]["alert"]["resolved_at"].is_string(), true);
+    assert!(sent[1]["alert"]["resolved_at"].is_string());
     assert!(engine.alerts(&AlertQuery { firing: true, limit: None }).await.expect("firing").is_empty());
 }
 
@@ -129,7 +137,11 @@ async fn a_webhook_that_is_down_is_retried_until_it_takes_the_alert() {
     engine
         .create_alert_rule(NewAlertRule {
             name: "any failure".into(),
-            condition: AlertCondition::Custom { condition: "failed >= 1".into(), window_minutes: 10, flow: None },
+            condition: AlertCondition::Custom {
+                condition: "failed >= 1".into(),
+                window_minutes: 10,
+                flow: None,
+            },
             webhook_url: None,
         })
         .await
@@ -140,7 +152,10 @@ async fn a_webhook_that_is_down_is_retried_until_it_takes_the_alert() {
     assert_eq!(hook.requests(), 3, "two 503s, then accepted");
     let sent = hook.accepted();
     assert_eq!(sent.len(), 1);
-    assert_eq!((sent[0]["change"].as_str(), sent[0]["alert"]["rule_name"].as_str()), (Some("fired"), Some("any failure")));
+    assert_eq!(
+        (sent[0]["change"].as_str(), sent[0]["alert"]["rule_name"].as_str()),
+        (Some("fired"), Some("any failure"))
+    );
 }
 
 #[tokio::test]
@@ -150,7 +165,12 @@ async fn rates_percentiles_and_custom_conditions_are_judged_on_the_history() {
     for r in [
         rule(
             "rate",
-            AlertCondition::SuccessRateBelow { percent: 60.0, window_minutes: 5, flow: None, min_executions: Some(3) },
+            AlertCondition::SuccessRateBelow {
+                percent: 60.0,
+                window_minutes: 5,
+                flow: None,
+                min_executions: Some(3),
+            },
         ),
         rule(
             "slow sleep",
@@ -187,7 +207,8 @@ async fn rates_percentiles_and_custom_conditions_are_judged_on_the_history() {
         .with_edge("sleep", "out");
     engine.run(slow, RunOptions::default()).await.expect("runs");
     let changes = engine.evaluate_alerts().await.expect("evaluate");
-    let mut fired: Vec<_> = changes.iter().map(|(rule, e)| (rule.name.as_str(), e.change, e.alert.value)).collect();
+    let mut fired: Vec<_> =
+        changes.iter().map(|(rule, e)| (rule.name.as_str(), e.change, e.alert.value)).collect();
     fired.sort_by(|a, b| a.0.cmp(b.0));
     let names: Vec<_> = fired.iter().map(|(name, change, _)| (*name, *change)).collect();
     assert_eq!(
@@ -227,7 +248,8 @@ async fn the_watcher_judges_the_rules_on_its_own() {
         async move { engine.watch_alerts(stop).await }
     });
     run(&engine, "x", true).await;
-    let fired = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("in time").expect("event");
+    let fired =
+        tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("in time").expect("event");
     assert_eq!(fired.change, AlertChange::Fired);
     run(&engine, "x", false).await;
     let resolved =
@@ -243,14 +265,22 @@ async fn invalid_rules_are_refused_naming_the_field() {
     let err = engine
         .create_alert_rule(NewAlertRule {
             name: "bad".into(),
-            condition: AlertCondition::Custom { condition: "failures > 1".into(), window_minutes: 5, flow: None },
+            condition: AlertCondition::Custom {
+                condition: "failures > 1".into(),
+                window_minutes: 5,
+                flow: None,
+            },
             webhook_url: None,
         })
         .await
         .expect_err("unknown figure");
-    assert!(err.to_string().contains("alert rule `bad`: condition:") && err.to_string().contains("failures"), "{err}");
+    assert!(
+        err.to_string().contains("alert rule `bad`: condition:") && err.to_string().contains("failures"),
+        "{err}"
+    );
     assert!(engine.alert_rules().await.expect("rules").is_empty(), "nothing stored");
     // A condition as JSON with a field it does not have is refused before it reaches the engine.
-    let unknown = serde_json::from_value::<AlertCondition>(json!({"kind": "memory_above", "percent": 80, "for": 5}));
+    let unknown =
+        serde_json::from_value::<AlertCondition>(json!({"kind": "memory_above", "percent": 80, "for": 5}));
     assert!(unknown.is_err_and(|e| e.to_string().contains("unknown field `for`")));
 }

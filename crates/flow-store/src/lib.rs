@@ -33,9 +33,12 @@
 //!   again. Executions failed by [`Store::mark_interrupted`] are not counted (no report).
 //!   Each row keeps a histogram of durations in fixed buckets ([`DURATION_BUCKETS_MS`]), and
 //!   every node that started adds to its own per-minute row (flow, node id, node type) the same
-//!   way. Monitoring ([`Store::dashboard`], [`Store::flow_metrics`], [`Store::node_metrics`])
-//!   sums these rows only, never the executions, so a dashboard costs the same however many
-//!   executions its minutes hold; percentiles are bucket bounds (see `metrics.rs`).
+//!   way, and the execution's row of its hour (`metrics_hour`) too. Monitoring
+//!   ([`Store::dashboard`], [`Store::flow_metrics`], [`Store::node_metrics`]) sums these rows
+//!   only, never the executions, so a dashboard costs the same however many executions its
+//!   minutes hold; a dashboard whose step is whole hours reads the window's whole hours from
+//!   `metrics_hour` (30 days: 720 rows a flow, not 43,200); percentiles are bucket bounds (see
+//!   `metrics.rs`).
 //!   [`Store::delete_metrics_before`] is the retention (the hosts call it with
 //!   METRICS_RETENTION_DAYS).
 //! - Alerts: a rule's open alert is its state. At most one alert per rule and subject is open
@@ -370,8 +373,8 @@ impl Store {
         dispatch!(self.node_metrics(window, flow))
     }
 
-    /// Retention: deletes the execution and node rollups of minutes before `cutoff`; returns
-    /// how many rows.
+    /// Retention: deletes the execution and node rollups of minutes before `cutoff`, and the
+    /// hourly ones of hours that ended by then; returns how many rows.
     pub async fn delete_metrics_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         dispatch!(self.delete_metrics_before(cutoff))
     }

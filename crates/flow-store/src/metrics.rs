@@ -10,7 +10,7 @@
 
 use std::sync::LazyLock;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -46,19 +46,36 @@ fn bucket_upsert(table: &str) -> String {
         .join(", ")
 }
 
-/// The `SET` list of an upsert adding an execution's minute to its `metrics_minute` row;
-/// `larger` is the dialect's two-argument maximum (`greatest` in PostgreSQL, `max` in SQLite).
-pub(crate) fn flow_rollup_upsert(larger: &str) -> String {
+/// The `SET` list of an upsert adding an execution to its row of `table` (`metrics_minute` or
+/// `metrics_hour`); `larger` is the dialect's two-argument maximum (`greatest` in PostgreSQL,
+/// `max` in SQLite).
+pub(crate) fn flow_rollup_upsert(table: &str, larger: &str) -> String {
     format!(
-        "executions = metrics_minute.executions + excluded.executions, \
-         succeeded = metrics_minute.succeeded + excluded.succeeded, \
-         failed = metrics_minute.failed + excluded.failed, \
-         cancelled = metrics_minute.cancelled + excluded.cancelled, \
-         duration_ms_sum = metrics_minute.duration_ms_sum + excluded.duration_ms_sum, \
-         duration_ms_max = {larger}(metrics_minute.duration_ms_max, excluded.duration_ms_max), \
-         records_out = metrics_minute.records_out + excluded.records_out, {}",
-        bucket_upsert("metrics_minute")
+        "executions = {table}.executions + excluded.executions, \
+         succeeded = {table}.succeeded + excluded.succeeded, \
+         failed = {table}.failed + excluded.failed, \
+         cancelled = {table}.cancelled + excluded.cancelled, \
+         duration_ms_sum = {table}.duration_ms_sum + excluded.duration_ms_sum, \
+         duration_ms_max = {larger}({table}.duration_ms_max, excluded.duration_ms_max), \
+         records_out = {table}.records_out + excluded.records_out, {}",
+        bucket_upsert(table)
     )
+}
+
+/// The hour a minute is in.
+pub(crate) fn hour_of(minute: DateTime<Utc>) -> DateTime<Utc> {
+    minute.duration_trunc(chrono::Duration::hours(1)).unwrap_or(minute)
+}
+
+/// The whole hours of a window, `[a, b)`: from the first hour starting at or after `since` to
+/// the last one ending at or before `until` (`a == b` when there are none). A dashboard with a
+/// step of whole hours reads these from `metrics_hour`, and the minutes `[since, a)` and
+/// `[b, until)` from `metrics_minute`.
+pub(crate) fn whole_hours(window: &MetricsWindow) -> (DateTime<Utc>, DateTime<Utc>) {
+    let first = hour_of(window.since);
+    let first = if first < window.since { first + chrono::Duration::hours(1) } else { first };
+    let a = first.min(window.until);
+    (a, hour_of(window.until).max(a))
 }
 
 /// The same for a node's minute in `metrics_node_minute`.
@@ -252,6 +269,17 @@ pub(crate) const DASHBOARD_SUMS: &str = "CAST(sum(executions) AS BIGINT), CAST(s
      CAST(sum(failed) AS BIGINT), CAST(sum(cancelled) AS BIGINT), CAST(sum(duration_ms_sum) AS BIGINT), \
      max(duration_ms_max)";
 pub(crate) const DASHBOARD_COUNTS: usize = 6;
+
+/// The columns [`DASHBOARD_SUMS`] and [`BUCKET_SUMS`] read, which both execution rollups have.
+pub(crate) static DASHBOARD_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+    format!("executions, succeeded, failed, cancelled, duration_ms_sum, duration_ms_max, {}", *BUCKET_COLUMNS)
+});
+
+/// Whether a dashboard step is read from the hourly rollups: whole hours, which the Unix epoch
+/// aligns on hours as it does the steps.
+pub(crate) fn hourly_step(step_minutes: u32) -> bool {
+    step_minutes.is_multiple_of(60)
+}
 
 /// Columns the flow query returns after the flow name.
 pub(crate) const FLOW_SUMS: &str = "CAST(sum(executions) AS BIGINT), CAST(sum(succeeded) AS BIGINT), \

@@ -67,6 +67,7 @@ conformance!(
     monitoring_queries_refuse_a_bad_window,
     alert_rules_are_created_listed_and_deleted,
     an_alert_opens_and_resolves_once_however_many_evaluators_race,
+    hourly_steps_read_whole_hours_and_count_the_partial_ones_by_minute,
 );
 
 async fn state_of(store: &Store, id: Uuid) -> ExecutionState {
@@ -1015,4 +1016,40 @@ async fn an_alert_opens_and_resolves_once_however_many_evaluators_race(store: St
         store.list_alerts(&AlertQuery { firing: false, limit: Some(2) }).await.expect("page").len(),
         2
     );
+}
+
+async fn hourly_steps_read_whole_hours_and_count_the_partial_ones_by_minute(store: Store) {
+    // Executions finishing 10 min, 70 min, 130 min and 150 min after the hour of minute zero.
+    let hour = DateTime::from_timestamp(minute_zero().timestamp() / 3_600 * 3_600, 0).expect("valid time");
+    let offset_ms = (hour - at(0)).num_milliseconds();
+    for (minutes, duration_ms) in [(10, 40), (70, 700), (130, 3_000), (150, 40)] {
+        let report = timed(
+            succeeded_report(Uuid::now_v7(), "orders", 0, 1),
+            offset_ms + minutes * 60_000,
+            duration_ms,
+        );
+        start(&store, &report, ExecutionState::Running).await;
+        store.record_finished(&report, None).await.expect("record_finished");
+    }
+    // From 5 min into the first hour to 140 min: part of the first hour, the second whole, part
+    // of the third.
+    let window = MetricsWindow { since: hour + Duration::minutes(5), until: hour + Duration::minutes(140) };
+    let by_hour = store.dashboard(&window, 60).await.expect("hourly dashboard");
+    let points: Vec<(i64, u64)> =
+        by_hour.points.iter().map(|p| ((p.at - hour).num_minutes(), p.executions)).collect();
+    assert_eq!(points, [(0, 1), (60, 1), (120, 1)]);
+    // The same executions as the minute rollups give, durations included.
+    let by_minute = store.dashboard(&window, 1).await.expect("minute dashboard");
+    assert_eq!((by_hour.executions, by_hour.duration.clone()), (3, by_minute.duration.clone()));
+    assert_eq!(by_minute.executions, 3);
+    // A window inside one hour reads minutes only.
+    let inside = MetricsWindow { since: hour + Duration::minutes(61), until: hour + Duration::minutes(119) };
+    assert_eq!(store.dashboard(&inside, 60).await.expect("dashboard").executions, 1);
+    // Retention drops an hour only once all its minutes are past the cutoff.
+    store.delete_metrics_before(hour + Duration::minutes(90)).await.expect("retention");
+    let all = MetricsWindow { since: hour, until: hour + Duration::hours(3) };
+    let left = store.dashboard(&all, 60).await.expect("dashboard");
+    let points: Vec<(i64, u64)> =
+        left.points.iter().map(|p| ((p.at - hour).num_minutes(), p.executions)).collect();
+    assert_eq!(points, [(0, 0), (60, 1), (120, 2)]);
 }

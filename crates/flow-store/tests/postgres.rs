@@ -153,7 +153,8 @@ async fn concurrent_history_writes_share_transactions_and_each_keeps_its_outcome
 }
 
 /// Seeds `metrics_minute` as if 1,000,000 executions had finished over the 30 days before
-/// `until`: 10 flows, every minute, 2 or 3 executions each (the first 136,000 rows 3).
+/// `until`: 10 flows, every minute, 2 or 3 executions each (the first 136,000 rows 3), and
+/// `metrics_hour` from them.
 pub(crate) async fn seed_a_million_executions(url: &str, until: chrono::DateTime<chrono::Utc>) {
     let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
     sqlx::query(
@@ -167,7 +168,20 @@ pub(crate) async fn seed_a_million_executions(url: &str, until: chrono::DateTime
     .execute(&mut conn)
     .await
     .expect("seed");
+    // What recording them would have added to the hourly rollups.
+    sqlx::query(
+        "INSERT INTO metrics_hour SELECT date_trunc('hour', minute), flow, sum(executions), sum(succeeded), \
+             sum(failed), sum(cancelled), sum(duration_ms_sum), max(duration_ms_max), sum(records_out), \
+             sum(le_5), sum(le_10), sum(le_25), sum(le_50), sum(le_100), sum(le_250), sum(le_500), \
+             sum(le_1000), sum(le_2500), sum(le_5000), sum(le_10000), sum(le_30000), sum(le_60000), \
+             sum(le_300000), sum(le_1800000), sum(le_inf) \
+         FROM metrics_minute GROUP BY 1, 2",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("seed the hours");
     sqlx::query("ANALYZE metrics_minute").execute(&mut conn).await.expect("analyze");
+    sqlx::query("ANALYZE metrics_hour").execute(&mut conn).await.expect("analyze");
     conn.close().await.expect("close");
 }
 
@@ -180,6 +194,8 @@ async fn the_dashboard_of_a_million_executions_reads_the_window_from_the_index()
         let all = flow_store::MetricsWindow { since: until - chrono::Duration::days(30), until };
         let month = store.dashboard(&all, 1_440).await.expect("dashboard");
         assert_eq!((month.executions, month.failed, month.points.len()), (1_000_000, 432_000, 30));
+        let plan = store.explain_dashboard(&all, 1_440).await.expect("explain");
+        assert!(plan.contains("on metrics_hour"), "whole days read the hourly rollups:\n{plan}");
 
         let day = flow_store::MetricsWindow { since: until - chrono::Duration::days(1), until };
         let plan = store.explain_dashboard(&day, 15).await.expect("explain");

@@ -140,6 +140,19 @@ struct Rollup {
     histogram: Histogram,
 }
 
+impl Rollup {
+    fn merge(&mut self, other: &Rollup) {
+        self.executions += other.executions;
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.cancelled += other.cancelled;
+        self.duration_ms_sum = self.duration_ms_sum.saturating_add(other.duration_ms_sum);
+        self.duration_ms_max = self.duration_ms_max.max(other.duration_ms_max);
+        self.records_out = self.records_out.saturating_add(other.records_out);
+        self.histogram.merge(&other.histogram);
+    }
+}
+
 impl PgStore {
     async fn write_batch(&self, batch: Vec<Pending>) {
         let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().map(|p| (p.write, p.done)).unzip();
@@ -330,14 +343,21 @@ impl PgStore {
                     .add(share);
             }
         }
-        if !rollups.is_empty() {
+        let mut hours: BTreeMap<(DateTime<Utc>, &str), Rollup> = BTreeMap::new();
+        for ((minute, flow), r) in &rollups {
+            hours.entry((metrics::hour_of(*minute), flow)).or_default().merge(r);
+        }
+        for (table, key, rows) in [("metrics_minute", "minute", &rollups), ("metrics_hour", "hour", &hours)] {
+            if rows.is_empty() {
+                continue;
+            }
             let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-                "INSERT INTO metrics_minute (minute, flow, executions, succeeded, failed, cancelled, \
+                "INSERT INTO {table} ({key}, flow, executions, succeeded, failed, cancelled, \
                  duration_ms_sum, duration_ms_max, records_out, {}) ",
                 *metrics::BUCKET_COLUMNS
             ));
-            insert.push_values(&rollups, |mut row, ((minute, flow), r)| {
-                row.push_bind(minute)
+            insert.push_values(rows, |mut row, ((at, flow), r)| {
+                row.push_bind(at)
                     .push_bind(flow)
                     .push_bind(r.executions)
                     .push_bind(r.succeeded)
@@ -351,8 +371,8 @@ impl PgStore {
                 }
             });
             insert.push(format!(
-                " ON CONFLICT (minute, flow) DO UPDATE SET {}",
-                metrics::flow_rollup_upsert("greatest")
+                " ON CONFLICT ({key}, flow) DO UPDATE SET {}",
+                metrics::flow_rollup_upsert(table, "greatest")
             ));
             insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
         }

@@ -1,4 +1,5 @@
-//! Monitoring queries in PostgreSQL: sums of the per-minute rollups (see `crate::metrics`).
+//! Monitoring queries in PostgreSQL: sums of the per-minute and hourly rollups (see
+//! `crate::metrics`).
 
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder, Row};
@@ -8,21 +9,37 @@ use crate::metrics::{self, BUCKET_SUMS, DASHBOARD_SUMS, FLOW_SUMS, NODE_SUMS};
 use crate::{Dashboard, FlowMetrics, MetricsWindow, NodeMetrics, StoreError};
 
 impl PgStore {
-    /// The dashboard query: per step (Unix seconds of its start), the sums of its minutes;
-    /// `prefix` is empty, or EXPLAIN. The window is a range of the primary key's leading minute.
-    fn dashboard_query(prefix: &str, window: &MetricsWindow, step: i64) -> QueryBuilder<'static, Postgres> {
-        let mut query =
-            QueryBuilder::new(format!("{prefix}SELECT CAST(extract(epoch FROM minute) AS BIGINT) / "));
-        query
-            .push_bind(step)
-            .push(" * ")
-            .push_bind(step)
-            .push(format!(" AS step, {DASHBOARD_SUMS}, {} FROM metrics_minute", *BUCKET_SUMS))
-            .push(" WHERE minute >= ")
-            .push_bind(window.since)
-            .push(" AND minute < ")
-            .push_bind(window.until)
-            .push(" GROUP BY step ORDER BY step");
+    /// The dashboard query: per step (Unix seconds of its start), the sums of its rollup rows;
+    /// `prefix` is empty, or EXPLAIN. Each part of the window is a range of a primary key's
+    /// leading column: with a step of whole hours, the window's whole hours come from
+    /// `metrics_hour` and only the minutes before and after them from `metrics_minute`.
+    fn dashboard_query(
+        prefix: &str,
+        window: &MetricsWindow,
+        step: i64,
+        hourly: bool,
+    ) -> QueryBuilder<'static, Postgres> {
+        let mut query = QueryBuilder::new(format!("{prefix}SELECT CAST(extract(epoch FROM t) AS BIGINT) / "));
+        query.push_bind(step).push(" * ").push_bind(step);
+        query.push(format!(" AS step, {DASHBOARD_SUMS}, {} FROM (", *BUCKET_SUMS));
+        let (a, b) = if hourly { metrics::whole_hours(window) } else { (window.until, window.until) };
+        let columns = &*metrics::DASHBOARD_COLUMNS;
+        let parts = [
+            ("minute", "metrics_minute", window.since, a),
+            ("hour", "metrics_hour", a, b),
+            ("minute", "metrics_minute", b, window.until),
+        ];
+        for (i, (key, table, from, to)) in parts.into_iter().enumerate() {
+            if i > 0 {
+                query.push(" UNION ALL ");
+            }
+            query
+                .push(format!("SELECT {key} AS t, {columns} FROM {table} WHERE {key} >= "))
+                .push_bind(from)
+                .push(format!(" AND {key} < "))
+                .push_bind(to);
+        }
+        query.push(") AS r GROUP BY step ORDER BY step");
         query
     }
 
@@ -32,7 +49,7 @@ impl PgStore {
         step_minutes: u32,
     ) -> Result<Dashboard, StoreError> {
         let steps = metrics::dashboard_steps(window, step_minutes)?;
-        let rows = Self::dashboard_query("", window, steps.0)
+        let rows = Self::dashboard_query("", window, steps.0, metrics::hourly_step(step_minutes))
             .build()
             .fetch_all(&self.pool)
             .await
@@ -51,7 +68,7 @@ impl PgStore {
         step_minutes: u32,
     ) -> Result<String, StoreError> {
         let (step, ..) = metrics::dashboard_steps(window, step_minutes)?;
-        let rows = Self::dashboard_query("EXPLAIN ", window, step)
+        let rows = Self::dashboard_query("EXPLAIN ", window, step, metrics::hourly_step(step_minutes))
             .build()
             .fetch_all(&self.pool)
             .await
@@ -111,8 +128,14 @@ impl PgStore {
     pub(crate) async fn delete_metrics_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.query_error(e))?;
         let mut deleted = 0;
-        for table in ["metrics_minute", "metrics_node_minute"] {
-            let done = sqlx::query(&format!("DELETE FROM {table} WHERE minute < $1"))
+        // An hour goes once all its minutes are past the cutoff.
+        let hour_cutoff = metrics::hour_of(cutoff);
+        for (table, key, cutoff) in [
+            ("metrics_minute", "minute", cutoff),
+            ("metrics_node_minute", "minute", cutoff),
+            ("metrics_hour", "hour", hour_cutoff),
+        ] {
+            let done = sqlx::query(&format!("DELETE FROM {table} WHERE {key} < $1"))
                 .bind(cutoff)
                 .execute(&mut *tx)
                 .await

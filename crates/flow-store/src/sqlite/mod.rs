@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use flow_model::{Connection, ConnectionKind};
 use flow_runtime::{ExecutionReport, ExecutionState};
 use sqlx::migrate::Migrator;
@@ -215,35 +216,49 @@ impl SqliteStore {
         // once, however often its report is recorded. Being a write, it also takes the write
         // lock at once, so this deferred transaction never has to upgrade a read.
         let rollup = &rows.rollup;
-        let mut insert = QueryBuilder::<Sqlite>::new(format!(
-            "INSERT INTO metrics_minute (minute, flow, executions, succeeded, failed, cancelled, \
-                 duration_ms_sum, duration_ms_max, records_out, {}) SELECT ",
-            *metrics::BUCKET_COLUMNS
-        ));
-        let mut values = insert.separated(", ");
-        values
-            .push_bind(time_text(rollup.minute))
-            .push_bind(&report.flow)
-            .push_bind(1i64)
-            .push_bind(rollup.succeeded)
-            .push_bind(rollup.failed)
-            .push_bind(rollup.cancelled)
-            .push_bind(rollup.duration_ms)
-            .push_bind(rollup.duration_ms)
-            .push_bind(rows.records_out);
-        for n in rollup.histogram.0 {
-            values.push_bind(n);
-        }
-        insert
+        // The execution's share of its minute's row, or of its hour's.
+        let share = |table: &str, key: &str, at: DateTime<Utc>| {
+            let mut insert = QueryBuilder::<Sqlite>::new(format!(
+                "INSERT INTO {table} ({key}, flow, executions, succeeded, failed, cancelled, \
+                     duration_ms_sum, duration_ms_max, records_out, {}) SELECT ",
+                *metrics::BUCKET_COLUMNS
+            ));
+            let mut values = insert.separated(", ");
+            values
+                .push_bind(time_text(at))
+                .push_bind(&report.flow)
+                .push_bind(1i64)
+                .push_bind(rollup.succeeded)
+                .push_bind(rollup.failed)
+                .push_bind(rollup.cancelled)
+                .push_bind(rollup.duration_ms)
+                .push_bind(rollup.duration_ms)
+                .push_bind(rows.records_out);
+            for n in rollup.histogram.0 {
+                values.push_bind(n);
+            }
+            insert
+        };
+        let mut minute = share("metrics_minute", "minute", rollup.minute);
+        minute
             .push(" WHERE NOT EXISTS (SELECT 1 FROM executions WHERE id = ")
             .push_bind(&id)
             .push(" AND finished_at IS NOT NULL)")
             .push(format!(
                 " ON CONFLICT (minute, flow) DO UPDATE SET {}",
-                metrics::flow_rollup_upsert("max")
+                metrics::flow_rollup_upsert("metrics_minute", "max")
             ));
         let counted =
-            insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?.rows_affected() > 0;
+            minute.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?.rows_affected() > 0;
+        if counted {
+            // `WHERE true`: without a WHERE, SQLite would read ON CONFLICT as part of the SELECT.
+            let mut hour = share("metrics_hour", "hour", metrics::hour_of(rollup.minute));
+            hour.push(format!(
+                " WHERE true ON CONFLICT (hour, flow) DO UPDATE SET {}",
+                metrics::flow_rollup_upsert("metrics_hour", "max")
+            ));
+            hour.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
+        }
         // The nodes' runs count with their execution: only when it was counted just now.
         if counted && !rows.node_rollups.is_empty() {
             let node_rollups: Vec<_> = rows.node_rollups.iter().collect();

@@ -1,4 +1,5 @@
-//! Monitoring queries in SQLite: sums of the per-minute rollups (see `crate::metrics`).
+//! Monitoring queries in SQLite: sums of the per-minute and hourly rollups (see
+//! `crate::metrics`).
 
 use sqlx::{QueryBuilder, Row, Sqlite};
 
@@ -8,23 +9,38 @@ use crate::metrics::{self, BUCKET_SUMS, DASHBOARD_SUMS, FLOW_SUMS, NODE_SUMS};
 use crate::{Dashboard, FlowMetrics, MetricsWindow, NodeMetrics, StoreError};
 
 impl SqliteStore {
-    /// The dashboard query: per step (Unix seconds of its start), the sums of its minutes;
-    /// `prefix` is empty, or EXPLAIN.
-    fn dashboard_query(prefix: &str, window: &MetricsWindow, step: i64) -> QueryBuilder<'static, Sqlite> {
-        let mut query = QueryBuilder::new(format!("{prefix}SELECT unixepoch(minute) / "));
-        query
-            .push_bind(step)
-            .push(" * ")
-            .push_bind(step)
-            .push(format!(" AS step, {DASHBOARD_SUMS}, {} FROM metrics_minute", *BUCKET_SUMS));
-        // Fixed-width time text: text order is time order, and the primary key's minute range
-        // is what is read.
-        query
-            .push(" WHERE minute >= ")
-            .push_bind(time_text(window.since))
-            .push(" AND minute < ")
-            .push_bind(time_text(window.until))
-            .push(" GROUP BY step ORDER BY step");
+    /// The dashboard query: per step (Unix seconds of its start), the sums of its rollup rows;
+    /// `prefix` is empty, or EXPLAIN. With a step of whole hours, the window's whole hours come
+    /// from `metrics_hour` and only the minutes before and after them from `metrics_minute`.
+    fn dashboard_query(
+        prefix: &str,
+        window: &MetricsWindow,
+        step: i64,
+        hourly: bool,
+    ) -> QueryBuilder<'static, Sqlite> {
+        let mut query = QueryBuilder::new(format!("{prefix}SELECT unixepoch(t) / "));
+        query.push_bind(step).push(" * ").push_bind(step);
+        query.push(format!(" AS step, {DASHBOARD_SUMS}, {} FROM (", *BUCKET_SUMS));
+        let (a, b) = if hourly { metrics::whole_hours(window) } else { (window.until, window.until) };
+        let columns = &*metrics::DASHBOARD_COLUMNS;
+        let parts = [
+            ("minute", "metrics_minute", window.since, a),
+            ("hour", "metrics_hour", a, b),
+            ("minute", "metrics_minute", b, window.until),
+        ];
+        // Fixed-width time text: text order is time order, and each part reads a range of its
+        // primary key.
+        for (i, (key, table, from, to)) in parts.into_iter().enumerate() {
+            if i > 0 {
+                query.push(" UNION ALL ");
+            }
+            query
+                .push(format!("SELECT {key} AS t, {columns} FROM {table} WHERE {key} >= "))
+                .push_bind(time_text(from))
+                .push(format!(" AND {key} < "))
+                .push_bind(time_text(to));
+        }
+        query.push(") GROUP BY step ORDER BY step");
         query
     }
 
@@ -34,7 +50,7 @@ impl SqliteStore {
         step_minutes: u32,
     ) -> Result<Dashboard, StoreError> {
         let steps = metrics::dashboard_steps(window, step_minutes)?;
-        let rows = Self::dashboard_query("", window, steps.0)
+        let rows = Self::dashboard_query("", window, steps.0, metrics::hourly_step(step_minutes))
             .build()
             .fetch_all(&self.pool)
             .await
@@ -53,11 +69,12 @@ impl SqliteStore {
         step_minutes: u32,
     ) -> Result<String, StoreError> {
         let (step, ..) = metrics::dashboard_steps(window, step_minutes)?;
-        let rows = Self::dashboard_query("EXPLAIN QUERY PLAN ", window, step)
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.query_error(e))?;
+        let rows =
+            Self::dashboard_query("EXPLAIN QUERY PLAN ", window, step, metrics::hourly_step(step_minutes))
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.query_error(e))?;
         let details = rows.iter().map(|r| r.try_get::<String, _>("detail")).collect::<Result<Vec<_>, _>>();
         Ok(details.map_err(|e| self.query_error(e))?.join("\n"))
     }
@@ -112,8 +129,14 @@ impl SqliteStore {
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.query_error(e))?;
         let mut deleted = 0;
-        for table in ["metrics_minute", "metrics_node_minute"] {
-            let done = sqlx::query(&format!("DELETE FROM {table} WHERE minute < ?"))
+        // An hour goes once all its minutes are past the cutoff.
+        let hour_cutoff = metrics::hour_of(cutoff);
+        for (table, key, cutoff) in [
+            ("metrics_minute", "minute", cutoff),
+            ("metrics_node_minute", "minute", cutoff),
+            ("metrics_hour", "hour", hour_cutoff),
+        ] {
+            let done = sqlx::query(&format!("DELETE FROM {table} WHERE {key} < ?"))
                 .bind(time_text(cutoff))
                 .execute(&mut *tx)
                 .await
