@@ -1667,7 +1667,11 @@ async fn monitoring_counts_every_user_s_runs_for_admins_only() {
 
     let health_resp = api.get("/monitoring/health", &root).await;
     let health = health_resp.expect(200, "health");
-    assert_eq!(health["store"]["ok"], true, "{health:#}");
+    assert_eq!(
+        (&health["store"]["ok"], &health["redis"]["ok"], &health["ok"]),
+        (&json!(true), &json!(true), &json!(true)),
+        "{health:#}"
+    );
     let system_resp = api.get("/monitoring/system", &root).await;
     let system = system_resp.expect(200, "system");
     assert!(system["memory_total_bytes"].as_u64().is_some_and(|m| m > 0), "{system:#}");

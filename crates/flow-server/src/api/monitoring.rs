@@ -8,10 +8,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use flow_engine::{
-    Alert, AlertQuery, AlertRule, Dashboard, FlowMetrics, Health, NewAlertRule, NodeMetrics, SystemMetrics,
-    parse_window,
+    Alert, AlertQuery, AlertRule, Dashboard, FlowMetrics, Health, NewAlertRule, NodeMetrics, StoreHealth,
+    SystemMetrics, parse_window,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
 use uuid::Uuid;
@@ -70,11 +70,23 @@ pub(crate) async fn system(State(state): State<AppState>, caller: Caller) -> Api
     Ok(Json(state.engine.system().await))
 }
 
+/// The engine's health (the store and every named connection) and the server's own
+/// dependency, Redis.
+#[derive(Debug, Serialize)]
+pub(crate) struct ServerHealth {
+    #[serde(flatten)]
+    engine: Health,
+    redis: StoreHealth,
+}
+
 #[utoipa::path(get, path = "/monitoring/health", tag = "monitoring",
-    responses((status = 200, description = "Whether the store and every named connection answer (flow_engine::Health)", body = Object), (status = 403, body = ErrorBody)))]
-pub(crate) async fn health(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Health>> {
+    responses((status = 200, description = "Whether the store, Redis and every named connection answer (flow_engine::Health and `redis`)", body = Object), (status = 403, body = ErrorBody)))]
+pub(crate) async fn health(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ServerHealth>> {
     caller.require_admin()?;
-    Ok(Json(state.engine.health().await))
+    let (mut engine, redis) = tokio::join!(state.engine.health(), state.queue.ping());
+    let redis = StoreHealth { ok: redis.is_ok(), error: redis.err().map(|e| e.to_string()) };
+    engine.ok &= redis.ok;
+    Ok(Json(ServerHealth { engine, redis }))
 }
 
 #[utoipa::path(get, path = "/monitoring/dashboard", tag = "monitoring", params(DashboardParams),
