@@ -270,9 +270,13 @@ pub(crate) const DASHBOARD_SUMS: &str = "CAST(sum(executions) AS BIGINT), CAST(s
      max(duration_ms_max)";
 pub(crate) const DASHBOARD_COUNTS: usize = 6;
 
-/// The columns [`DASHBOARD_SUMS`] and [`BUCKET_SUMS`] read, which both execution rollups have.
-pub(crate) static DASHBOARD_COLUMNS: LazyLock<String> = LazyLock::new(|| {
-    format!("executions, succeeded, failed, cancelled, duration_ms_sum, duration_ms_max, {}", *BUCKET_COLUMNS)
+/// The columns both execution rollups have besides their time: what the dashboard and the
+/// per-flow queries sum.
+pub(crate) static EXECUTION_ROLLUP_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "flow, executions, succeeded, failed, cancelled, duration_ms_sum, duration_ms_max, records_out, {}",
+        *BUCKET_COLUMNS
+    )
 });
 
 /// Whether a dashboard step is read from the hourly rollups: whole hours, which the Unix epoch

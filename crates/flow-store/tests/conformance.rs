@@ -1042,6 +1042,10 @@ async fn hourly_steps_read_whole_hours_and_count_the_partial_ones_by_minute(stor
     let by_minute = store.dashboard(&window, 1).await.expect("minute dashboard");
     assert_eq!((by_hour.executions, by_hour.duration.clone()), (3, by_minute.duration.clone()));
     assert_eq!(by_minute.executions, 3);
+    // The per-flow table reads the same parts.
+    let flows = store.flow_metrics(&window).await.expect("flow metrics");
+    assert_eq!(flows.iter().map(|f| (f.flow.as_str(), f.executions)).collect::<Vec<_>>(), [("orders", 3)]);
+    assert_eq!(flows[0].duration, by_minute.duration);
     // A window inside one hour reads minutes only.
     let inside = MetricsWindow { since: hour + Duration::minutes(61), until: hour + Duration::minutes(119) };
     assert_eq!(store.dashboard(&inside, 60).await.expect("dashboard").executions, 1);

@@ -9,26 +9,20 @@ use crate::metrics::{self, BUCKET_SUMS, DASHBOARD_SUMS, FLOW_SUMS, NODE_SUMS};
 use crate::{Dashboard, FlowMetrics, MetricsWindow, NodeMetrics, StoreError};
 
 impl PgStore {
-    /// The dashboard query: per step (Unix seconds of its start), the sums of its rollup rows;
-    /// `prefix` is empty, or EXPLAIN. Each part of the window is a range of a primary key's
-    /// leading column: with a step of whole hours, the window's whole hours come from
-    /// `metrics_hour` and only the minutes before and after them from `metrics_minute`.
-    fn dashboard_query(
-        prefix: &str,
-        window: &MetricsWindow,
-        step: i64,
-        hourly: bool,
-    ) -> QueryBuilder<'static, Postgres> {
-        let mut query = QueryBuilder::new(format!("{prefix}SELECT CAST(extract(epoch FROM t) AS BIGINT) / "));
-        query.push_bind(step).push(" * ").push_bind(step);
-        query.push(format!(" AS step, {DASHBOARD_SUMS}, {} FROM (", *BUCKET_SUMS));
+    /// Pushes the execution rollup rows of `window` as a subquery (`t`, the row's time, and
+    /// [`metrics::EXECUTION_ROLLUP_COLUMNS`]). With `hourly`, the window's whole hours come from
+    /// `metrics_hour` and only the minutes before and after them from `metrics_minute`; without,
+    /// every row is a minute's (for steps shorter than an hour).
+    fn push_rollups(query: &mut QueryBuilder<'static, Postgres>, window: &MetricsWindow, hourly: bool) {
         let (a, b) = if hourly { metrics::whole_hours(window) } else { (window.until, window.until) };
-        let columns = &*metrics::DASHBOARD_COLUMNS;
+        let columns = &*metrics::EXECUTION_ROLLUP_COLUMNS;
         let parts = [
             ("minute", "metrics_minute", window.since, a),
             ("hour", "metrics_hour", a, b),
             ("minute", "metrics_minute", b, window.until),
         ];
+        query.push("(");
+        // Each part reads a range of its primary key's leading column.
         for (i, (key, table, from, to)) in parts.into_iter().enumerate() {
             if i > 0 {
                 query.push(" UNION ALL ");
@@ -39,7 +33,22 @@ impl PgStore {
                 .push(format!(" AND {key} < "))
                 .push_bind(to);
         }
-        query.push(") AS r GROUP BY step ORDER BY step");
+        query.push(") AS r");
+    }
+
+    /// The dashboard query: per step (Unix seconds of its start), the sums of its rollup rows;
+    /// `prefix` is empty, or EXPLAIN.
+    fn dashboard_query(
+        prefix: &str,
+        window: &MetricsWindow,
+        step: i64,
+        hourly: bool,
+    ) -> QueryBuilder<'static, Postgres> {
+        let mut query = QueryBuilder::new(format!("{prefix}SELECT CAST(extract(epoch FROM t) AS BIGINT) / "));
+        query.push_bind(step).push(" * ").push_bind(step);
+        query.push(format!(" AS step, {DASHBOARD_SUMS}, {} FROM ", *BUCKET_SUMS));
+        Self::push_rollups(&mut query, window, hourly);
+        query.push(" GROUP BY step ORDER BY step");
         query
     }
 
@@ -78,16 +87,10 @@ impl PgStore {
     }
 
     pub(crate) async fn flow_metrics(&self, window: &MetricsWindow) -> Result<Vec<FlowMetrics>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT flow, {FLOW_SUMS}, {} FROM metrics_minute WHERE minute >= $1 AND minute < $2 \
-             GROUP BY flow ORDER BY flow COLLATE \"C\"",
-            *BUCKET_SUMS
-        ))
-        .bind(window.since)
-        .bind(window.until)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.query_error(e))?;
+        let mut query = QueryBuilder::new(format!("SELECT flow, {FLOW_SUMS}, {} FROM ", *BUCKET_SUMS));
+        Self::push_rollups(&mut query, window, true);
+        query.push(" GROUP BY flow ORDER BY flow");
+        let rows = query.build().fetch_all(&self.pool).await.map_err(|e| self.query_error(e))?;
         rows.iter()
             .map(|row| {
                 let flow: String = row.try_get(0).map_err(|e| self.query_error(e))?;
