@@ -6,15 +6,11 @@
 // the rule is deleted and its alert stays as history. Screenshot `alerts-firing`.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { connectPorts, dropFromPalette, edgeCount, launch, screenshot, selectNode, setField, tid, waitFor } from './harness.mjs';
+import { launch, screenshot, selectNode, setField, tid, waitFor } from './harness.mjs';
+import { buildFlow, closePanel, openPanel, textOf } from './monitoring-helpers.mjs';
 
 const FLOW = 'alerts-flow';
 const RULE = 'alerts-flow failing';
-
-/** An element's text, wherever it is scrolled to (null when it is not there). */
-function textOf(browser, id) {
-  return browser.execute((selector) => document.querySelector(selector)?.textContent.trim() ?? null, tid(id));
-}
 
 /** The states (firing, resolved) of the listed alerts of `rule`, in the order shown. */
 function alertStates(browser, rule) {
@@ -54,33 +50,6 @@ async function click(browser, selector) {
   await el.click();
 }
 
-/** generate_rows (10 rows) -> fail (after 1 record) -> collect, named FLOW; returns the node ids. */
-async function buildFailingFlow(browser) {
-  const gen = await dropFromPalette(browser, 'generate_rows', 140, 160);
-  const fail = await dropFromPalette(browser, 'fail', 460, 160);
-  const collect = await dropFromPalette(browser, 'collect', 780, 160);
-  await connectPorts(browser, gen, 'out', fail, 'in');
-  await connectPorts(browser, fail, 'out', collect, 'in');
-  await waitFor(browser, async () => (await edgeCount(browser)) === 2, 5_000, 'edges not added');
-  await selectNode(browser, gen);
-  await setField(browser, 'param-count', 10);
-  await selectNode(browser, fail);
-  await setField(browser, 'param-after_records', 1);
-  await setField(browser, 'flow-name-input', FLOW);
-  await waitFor(browser, async () => (await browser.$$(`${tid('problems-list')} li`).length) === 0, 10_000, `${FLOW} still has problems`);
-  return { gen, fail, collect };
-}
-
-async function openPanel(browser) {
-  await browser.$(tid('monitoring-button')).click();
-  await browser.$(tid('monitoring-panel')).waitForExist({ timeout: 5_000 });
-}
-
-async function closePanel(browser) {
-  await browser.$(tid('monitoring-close')).click();
-  await waitFor(browser, async () => !(await browser.$(tid('monitoring-panel')).isExisting()), 5_000, 'the panel did not close');
-}
-
 /** Runs the open flow from the toolbar and waits until it ends as `state`. */
 async function run(browser, state) {
   const button = await browser.$(tid('run-button'));
@@ -103,7 +72,7 @@ describe('alerts', { timeout: 300_000 }, () => {
   });
 
   it('refuses a window of 0 with the engine’s message beside the form, and keeps the form as typed', async () => {
-    failing = await buildFailingFlow(browser);
+    failing = await buildFlow(browser, FLOW, { failing: true });
     await openPanel(browser);
     await browser.$(tid('alerts-section')).waitForExist({ timeout: 5_000 });
     await waitFor(browser, async () => (await textOf(browser, 'alerts-firing')) === 'none firing', 15_000, 'the alerts never loaded');

@@ -4,16 +4,12 @@
 // monitoring_panel_render_ms, the charts' render of 24 h at one point a minute (1,440 points).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { connectPorts, dropFromPalette, edgeCount, launch, screenshot, selectNode, setField, tid, waitFor } from './harness.mjs';
+import { launch, screenshot, setField, tid, waitFor } from './harness.mjs';
+import { buildFlow, closePanel, openPanel, textOf } from './monitoring-helpers.mjs';
 
 const OK_FLOW = 'monitoring-ok';
 const FAIL_FLOW = 'monitoring-fail';
 const RENDER_MEASURE = 'monitoring-charts';
-
-/** An element's text, wherever it is scrolled to (null when it is not there). */
-function textOf(browser, id) {
-  return browser.execute((selector) => document.querySelector(selector)?.textContent.trim() ?? null, tid(id));
-}
 
 /** Waits until the dashboard's total `which` (executions, succeeded, failed, cancelled) reads `n`. */
 function waitForTotal(browser, which, n, timeout = 20_000) {
@@ -31,40 +27,6 @@ function rowIds(browser, table) {
 /** Points per series drawn by the charts' last render (0 while there is none). */
 function chartPoints(browser) {
   return browser.execute(() => Number(document.querySelector('[data-testid="monitoring-charts"]')?.dataset.points ?? 0));
-}
-
-/** generate_rows (10 rows) -> [fail after 1 record] -> collect, named `name`; returns the node ids. */
-async function buildFlow(browser, name, { failing }) {
-  const gen = await dropFromPalette(browser, 'generate_rows', 140, 160);
-  const fail = failing ? await dropFromPalette(browser, 'fail', 460, 160) : null;
-  const collect = await dropFromPalette(browser, 'collect', 780, 160);
-  if (fail) {
-    await connectPorts(browser, gen, 'out', fail, 'in');
-    await connectPorts(browser, fail, 'out', collect, 'in');
-  } else {
-    await connectPorts(browser, gen, 'out', collect, 'in');
-  }
-  const edges = fail ? 2 : 1;
-  await waitFor(browser, async () => (await edgeCount(browser)) === edges, 5_000, 'edges not added');
-  await selectNode(browser, gen);
-  await setField(browser, 'param-count', 10);
-  if (fail) {
-    await selectNode(browser, fail);
-    await setField(browser, 'param-after_records', 1);
-  }
-  await setField(browser, 'flow-name-input', name);
-  await waitFor(browser, async () => (await browser.$$(`${tid('problems-list')} li`).length) === 0, 10_000, `${name} still has problems`);
-  return { gen, fail, collect };
-}
-
-async function openPanel(browser) {
-  await browser.$(tid('monitoring-button')).click();
-  await browser.$(tid('monitoring-panel')).waitForExist({ timeout: 5_000 });
-}
-
-async function closePanel(browser) {
-  await browser.$(tid('monitoring-close')).click();
-  await waitFor(browser, async () => !(await browser.$(tid('monitoring-panel')).isExisting()), 5_000, 'the panel did not close');
 }
 
 /** Runs the open flow from the toolbar (the panel's totals then tell when it ended). */
