@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 use uuid::Uuid;
 
-use crate::{Engine, EngineError};
+use crate::{Engine, EngineError, SystemMetrics};
 
 /// How often hosts judge the rules when ALERT_INTERVAL_SECONDS is not set.
 pub const DEFAULT_ALERT_INTERVAL: Duration = Duration::from_secs(30);
@@ -184,8 +184,13 @@ fn check_rule(rule: &NewAlertRule) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// The machine's memory in use, in percent.
+fn memory_percent(system: &SystemMetrics) -> f64 {
+    system.memory_used_bytes as f64 * 100.0 / system.memory_total_bytes.max(1) as f64
+}
+
 /// The names a custom condition can use.
-fn custom_figures(f: &Figures, cpu_percent: f64, memory_percent: f64, active: u64) -> Record {
+fn custom_figures(f: &Figures, cpu_percent: f64, memory: f64, active: u64) -> Record {
     let int = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
     let ms = |v: Option<u64>| int(v.unwrap_or(0));
     let mut r = Record::new();
@@ -194,15 +199,16 @@ fn custom_figures(f: &Figures, cpu_percent: f64, memory_percent: f64, active: u6
     r.insert("failed", int(f.failed));
     r.insert("cancelled", int(f.cancelled));
     // Without executions nothing failed: a rate of 100 keeps "below" conditions quiet.
-    r.insert("success_rate", Value::Float(f.success_rate().unwrap_or(100.0)));
-    r.insert("error_rate", Value::Float(100.0 - f.success_rate().unwrap_or(100.0)));
+    let success_rate = f.success_rate().unwrap_or(100.0);
+    r.insert("success_rate", Value::Float(success_rate));
+    r.insert("error_rate", Value::Float(100.0 - success_rate));
     r.insert("avg_ms", Value::Float(f.duration.avg_ms.unwrap_or(0.0)));
     r.insert("p50_ms", ms(f.duration.p50_ms));
     r.insert("p95_ms", ms(f.duration.p95_ms));
     r.insert("p99_ms", ms(f.duration.p99_ms));
     r.insert("max_ms", ms(f.duration.max_ms));
     r.insert("cpu_percent", Value::Float(cpu_percent));
-    r.insert("memory_percent", Value::Float(memory_percent));
+    r.insert("memory_percent", Value::Float(memory));
     r.insert("active_executions", int(active));
     r
 }
@@ -344,8 +350,7 @@ impl Engine {
     async fn judge(&self, rule: &AlertRule) -> Result<(String, Verdict), EngineError> {
         Ok(match &rule.condition {
             AlertCondition::MemoryAbove { percent } => {
-                let system = self.system().await;
-                let used = system.memory_used_bytes as f64 * 100.0 / system.memory_total_bytes.max(1) as f64;
+                let used = memory_percent(&self.system().await);
                 let verdict = if used > *percent {
                     Verdict::Fire {
                         message: format!("memory in use is {used:.1} %, above {percent} %"),
@@ -434,10 +439,12 @@ impl Engine {
             AlertCondition::Custom { condition, window_minutes, flow } => {
                 let figures = self.figures(*window_minutes, flow.as_deref()).await?;
                 let system = self.system().await;
-                let memory =
-                    system.memory_used_bytes as f64 * 100.0 / system.memory_total_bytes.max(1) as f64;
-                let record =
-                    custom_figures(&figures, f64::from(system.cpu_percent), memory, system.active_executions);
+                let record = custom_figures(
+                    &figures,
+                    f64::from(system.cpu_percent),
+                    memory_percent(&system),
+                    system.active_executions,
+                );
                 let holds = Condition::compile(condition)
                     .and_then(|c| c.holds(&record))
                     .map_err(|e| invalid(&rule.name, format!("condition `{condition}`: {e}")))?;

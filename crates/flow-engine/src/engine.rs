@@ -101,7 +101,8 @@ struct Inner {
     recent: Mutex<VecDeque<Arc<ExecutionReport>>>,
     alert_config: AlertConfig,
     alert_events: broadcast::Sender<AlertEvent>,
-    webhook_client: reqwest::Client,
+    /// Made at the first webhook: most engines never send one.
+    webhook_client: std::sync::OnceLock<reqwest::Client>,
 }
 
 /// The engine handle; cheap to clone.
@@ -165,11 +166,7 @@ impl Engine {
                 recent: Mutex::new(VecDeque::new()),
                 alert_config: config.alerts.clone(),
                 alert_events: broadcast::channel(ALERT_EVENTS).0,
-                webhook_client: {
-                    // Webhooks may be https; reqwest is built without a default crypto provider.
-                    let _ = rustls::crypto::ring::default_provider().install_default();
-                    reqwest::Client::new()
-                },
+                webhook_client: std::sync::OnceLock::new(),
             }),
         };
         engine.reload_connections().await?;
@@ -623,7 +620,11 @@ impl Engine {
     }
 
     pub(crate) fn webhook_client(&self) -> &reqwest::Client {
-        &self.inner.webhook_client
+        self.inner.webhook_client.get_or_init(|| {
+            // Webhooks may be https; reqwest is built without a default crypto provider.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            reqwest::Client::new()
+        })
     }
 
     pub(crate) fn store(&self) -> &Store {

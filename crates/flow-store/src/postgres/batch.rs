@@ -327,15 +327,17 @@ impl PgStore {
                 continue;
             }
             let share = &f.rows.rollup;
-            let rollup = rollups.entry((share.minute, f.report.flow.as_str())).or_default();
-            rollup.executions += 1;
-            rollup.succeeded += share.succeeded;
-            rollup.failed += share.failed;
-            rollup.cancelled += share.cancelled;
-            rollup.duration_ms_sum = rollup.duration_ms_sum.saturating_add(share.duration_ms);
-            rollup.duration_ms_max = rollup.duration_ms_max.max(share.duration_ms);
-            rollup.records_out = rollup.records_out.saturating_add(f.rows.records_out);
-            rollup.histogram.merge(&share.histogram);
+            let execution = Rollup {
+                executions: 1,
+                succeeded: share.succeeded,
+                failed: share.failed,
+                cancelled: share.cancelled,
+                duration_ms_sum: share.duration_ms,
+                duration_ms_max: share.duration_ms,
+                records_out: f.rows.records_out,
+                histogram: share.histogram,
+            };
+            rollups.entry((share.minute, f.report.flow.as_str())).or_default().merge(&execution);
             for ((node_id, node_type), share) in &f.rows.node_rollups {
                 node_rollups
                     .entry((f.rows.rollup.minute, f.report.flow.as_str(), node_id, node_type))
