@@ -42,6 +42,13 @@ async fn main() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let quick = args.iter().any(|a| a == "--quick");
     let mut figures: BTreeMap<String, f64> = BTreeMap::new();
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let probe = baseline::cpu_probe_ms();
+    println!("machine: {cores} cores; CPU probe: 100M xorshift steps in {probe:.0} ms (lower is faster)");
+    figures.insert("machine_cores".into(), cores as f64);
+    figures.insert("machine_cpu_probe_ms".into(), probe);
+
     if args.iter().any(|a| a == "--server-only") {
         figures.extend(server::measure(&std::env::current_exe()?.with_file_name("flow"), quick).await?);
         print_table(&figures);
@@ -49,12 +56,6 @@ async fn main() -> Result<()> {
     }
     let rows: u64 = if quick { 1_000_000 } else { 10_000_000 };
     let engine = engine().await?;
-
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let probe = baseline::cpu_probe_ms();
-    println!("machine: {cores} cores; CPU probe: 100M xorshift steps in {probe:.0} ms (lower is faster)");
-    figures.insert("machine_cores".into(), cores as f64);
-    figures.insert("machine_cpu_probe_ms".into(), probe);
 
     // Engine-only figures first: the PostgreSQL case leaves the server checkpointing on a core.
     let overhead = per_node_overhead_us(&engine).await?;
