@@ -50,7 +50,7 @@ async fn main() -> Result<()> {
     figures.insert("machine_cpu_probe_ms".into(), probe);
 
     if args.iter().any(|a| a == "--server-only") {
-        figures.extend(server::measure(&std::env::current_exe()?.with_file_name("flow"), quick).await?);
+        figures.extend(server_figures(quick).await?);
         print_table(&figures);
         return save(&figures);
     }
@@ -95,8 +95,7 @@ async fn main() -> Result<()> {
     }
 
     if args.iter().any(|a| a == "--server") {
-        let flow = std::env::current_exe()?.with_file_name("flow");
-        figures.extend(server::measure(&flow, quick).await?);
+        figures.extend(server_figures(quick).await?);
     }
 
     print_table(&figures);
@@ -111,6 +110,11 @@ mod monitoring;
 mod secrets;
 mod server;
 mod subflow;
+
+/// The server figures, of the release `flow` binary beside this one.
+async fn server_figures(quick: bool) -> Result<BTreeMap<String, f64>> {
+    server::measure(&std::env::current_exe()?.with_file_name("flow"), quick).await
+}
 
 async fn engine() -> Result<Engine> {
     let config = EngineConfig { history: HistoryLocation::InMemory, ..EngineConfig::default() };
