@@ -5,14 +5,17 @@
 //! committing and writes it as one transaction of multi-row statements (several, so one batch
 //! fills while another commits). A caller still returns only once its write is committed. A
 //! batch that fails is written again one write at a time, so one bad write fails alone and every
-//! caller gets its own error.
+//! caller gets its own error. Each writer keeps its connection between batches: a connection
+//! taken from the pool costs two more round trips (sqlx pings it when it is taken and when it
+//! is given back), as many as the batch of one trivial execution itself.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use flow_runtime::{ExecutionReport, ExecutionState};
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
@@ -28,7 +31,7 @@ const MAX_BATCH: usize = 256;
 /// Rows per multi-row insert of nodes (14 values each; node rollups, 27) and samples (4 each).
 const NODE_CHUNK: usize = 1000;
 const SAMPLE_CHUNK: usize = 10_000;
-/// Writer tasks, each holding one pooled connection while it writes.
+/// Writer tasks, each holding one pooled connection.
 const WRITERS: usize = 3;
 
 /// One history write, as `Store::record_started`, `record_state` and `record_finished` take it.
@@ -114,9 +117,10 @@ impl Queue {
 }
 
 async fn write_loop(store: PgStore, queue: Arc<Mutex<Queue>>) {
+    let mut held = None;
     loop {
         let Some(batch) = queue.lock().await.batch().await else { return };
-        store.write_batch(batch).await;
+        store.write_batch(&mut held, batch).await;
     }
 }
 
@@ -154,20 +158,26 @@ impl Rollup {
 }
 
 impl PgStore {
-    async fn write_batch(&self, batch: Vec<Pending>) {
+    /// Writes `batch` on the writer's `held` connection, taken from the pool when there is none.
+    async fn write_batch(&self, held: &mut Option<PoolConnection<Postgres>>, batch: Vec<Pending>) {
         let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().map(|p| (p.write, p.done)).unzip();
-        match self.write_together(&writes).await {
+        let written = match held {
+            Some(conn) => self.write_together(conn, &writes).await,
+            None => match self.pool.acquire().await {
+                Ok(conn) => self.write_together(held.insert(conn), &writes).await,
+                Err(e) => Err(self.query_error(e)),
+            },
+        };
+        match written {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(outcome);
                 }
             }
-            Err(error) if writes.len() == 1 => {
-                if let Some(reply) = replies.into_iter().next() {
-                    let _ = reply.send(Err(error));
-                }
-            }
             Err(_) => {
+                // The held connection may be what failed (the server restarted since): it is
+                // let go, and each write is tried again on a tested connection of its own.
+                *held = None;
                 for (write, reply) in writes.into_iter().zip(replies) {
                     let _ = reply.send(self.write_now(write).await);
                 }
@@ -177,15 +187,20 @@ impl PgStore {
 
     /// Writes one write in its own transaction.
     pub(super) async fn write_now(&self, write: Write) -> Result<(), StoreError> {
-        let mut outcomes = self.write_together(std::slice::from_ref(&write)).await?;
+        let mut conn = self.pool.acquire().await.map_err(|e| self.query_error(e))?;
+        let mut outcomes = self.write_together(&mut conn, std::slice::from_ref(&write)).await?;
         outcomes.pop().unwrap_or(Ok(()))
     }
 
-    /// Writes `writes` (at most one per execution) in one transaction. The outer error is the
-    /// transaction's; the inner ones, one per write, are those of writes that wrote nothing
-    /// while the others committed (an unstorable report, an unfenced state change of a missing
-    /// execution).
-    async fn write_together(&self, writes: &[Write]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    /// Writes `writes` (at most one per execution) in one transaction on `conn`. The outer error
+    /// is the transaction's; the inner ones, one per write, are those of writes that wrote
+    /// nothing while the others committed (an unstorable report, an unfenced state change of a
+    /// missing execution).
+    async fn write_together(
+        &self,
+        conn: &mut PgConnection,
+        writes: &[Write],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let mut outcomes: Vec<Result<(), StoreError>> = writes.iter().map(|_| Ok(())).collect();
         let mut started = Vec::new();
         let mut states = Vec::new();
@@ -204,7 +219,7 @@ impl PgStore {
                 outcomes[i] = Err(e.at(&self.name));
             }
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.query_error(e))?;
+        let mut tx = conn.begin().await.map_err(|e| self.query_error(e))?;
         if !started.is_empty() {
             self.insert_started(&mut tx, &started).await?;
         }
@@ -349,66 +364,6 @@ impl PgStore {
         for ((minute, flow), r) in &rollups {
             hours.entry((metrics::hour_of(*minute), flow)).or_default().merge(r);
         }
-        for (table, key, rows) in [("metrics_minute", "minute", &rollups), ("metrics_hour", "hour", &hours)] {
-            if rows.is_empty() {
-                continue;
-            }
-            let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-                "INSERT INTO {table} ({key}, flow, executions, succeeded, failed, cancelled, \
-                 duration_ms_sum, duration_ms_max, records_out, {}) ",
-                *metrics::BUCKET_COLUMNS
-            ));
-            insert.push_values(rows, |mut row, ((at, flow), r)| {
-                row.push_bind(at)
-                    .push_bind(flow)
-                    .push_bind(r.executions)
-                    .push_bind(r.succeeded)
-                    .push_bind(r.failed)
-                    .push_bind(r.cancelled)
-                    .push_bind(r.duration_ms_sum)
-                    .push_bind(r.duration_ms_max)
-                    .push_bind(r.records_out);
-                for n in r.histogram.0 {
-                    row.push_bind(n);
-                }
-            });
-            insert.push(format!(
-                " ON CONFLICT ({key}, flow) DO UPDATE SET {}",
-                metrics::flow_rollup_upsert(table, "greatest")
-            ));
-            insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
-        }
-        // 27 values a row: chunks stay far below PostgreSQL's 65,535 bound values.
-        let node_rollups: Vec<_> = node_rollups.into_iter().collect();
-        for chunk in node_rollups.chunks(NODE_CHUNK) {
-            let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-                "INSERT INTO metrics_node_minute (minute, flow, node_id, node_type, runs, failed, \
-                 duration_ms_sum, duration_ms_max, records_in, records_out, errors, {}) ",
-                *metrics::BUCKET_COLUMNS
-            ));
-            insert.push_values(chunk, |mut row, ((minute, flow, node_id, node_type), r)| {
-                row.push_bind(*minute)
-                    .push_bind(*flow)
-                    .push_bind(*node_id)
-                    .push_bind(*node_type)
-                    .push_bind(r.runs)
-                    .push_bind(r.failed)
-                    .push_bind(r.duration_ms_sum)
-                    .push_bind(r.duration_ms_max)
-                    .push_bind(r.records_in)
-                    .push_bind(r.records_out)
-                    .push_bind(r.errors);
-                for n in r.histogram.0 {
-                    row.push_bind(n);
-                }
-            });
-            insert.push(format!(
-                " ON CONFLICT (minute, flow, node_id, node_type) DO UPDATE SET {}",
-                metrics::node_rollup_upsert("greatest")
-            ));
-            insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
-        }
-
         // A parent already set stays: a report without one does not erase it.
         let mut upsert: QueryBuilder<Postgres> = QueryBuilder::new(
             "INSERT INTO executions (id, correlation_id, flow, state, error, started_at, finished_at, \
@@ -484,6 +439,134 @@ impl PgStore {
             });
             insert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
         }
+        // The metrics rows last, in one statement: every batch of a flow's executions waits for
+        // the lock on its rows, held until this transaction commits.
+        self.upsert_rollups(conn, &rollups, &hours, &node_rollups).await
+    }
+
+    /// Adds the batch's shares to the metrics rows: the flows' minutes and hours and the first
+    /// chunk of node minutes in one statement of data-modifying CTEs (at most 256 executions
+    /// make 25 values a row twice, and a chunk 27 a row: far below PostgreSQL's 65,535 bound
+    /// values), any further chunk in one of its own. Rows go in key order, so concurrent
+    /// batches lock them in the same order.
+    async fn upsert_rollups<'q>(
+        &self,
+        conn: &mut PgConnection,
+        minutes: &'q BTreeMap<(DateTime<Utc>, &'q str), Rollup>,
+        hours: &'q BTreeMap<(DateTime<Utc>, &'q str), Rollup>,
+        nodes: &'q BTreeMap<(DateTime<Utc>, &'q str, &'q str, &'q str), NodeRollup>,
+    ) -> Result<(), StoreError> {
+        let nodes: Vec<_> = nodes.iter().collect();
+        let mut chunks = nodes.chunks(NODE_CHUNK);
+        let mut statement = Upserts::default();
+        for (table, key, rows) in [("metrics_minute", "minute", minutes), ("metrics_hour", "hour", hours)] {
+            if rows.is_empty() {
+                continue;
+            }
+            let insert = statement.part();
+            insert.push(format!(
+                "INSERT INTO {table} ({key}, flow, executions, succeeded, failed, cancelled, \
+                 duration_ms_sum, duration_ms_max, records_out, {}) ",
+                *metrics::BUCKET_COLUMNS
+            ));
+            insert.push_values(rows, |mut row, ((at, flow), r)| {
+                row.push_bind(*at)
+                    .push_bind(*flow)
+                    .push_bind(r.executions)
+                    .push_bind(r.succeeded)
+                    .push_bind(r.failed)
+                    .push_bind(r.cancelled)
+                    .push_bind(r.duration_ms_sum)
+                    .push_bind(r.duration_ms_max)
+                    .push_bind(r.records_out);
+                for n in r.histogram.0 {
+                    row.push_bind(n);
+                }
+            });
+            insert.push(format!(
+                " ON CONFLICT ({key}, flow) DO UPDATE SET {}",
+                metrics::flow_rollup_upsert(table, "greatest")
+            ));
+        }
+        if let Some(chunk) = chunks.next() {
+            push_node_rollups(statement.part(), chunk);
+        }
+        self.execute_upserts(conn, statement).await?;
+        for chunk in chunks {
+            let mut statement = Upserts::default();
+            push_node_rollups(statement.part(), chunk);
+            self.execute_upserts(conn, statement).await?;
+        }
         Ok(())
     }
+
+    async fn execute_upserts(
+        &self,
+        conn: &mut PgConnection,
+        statement: Upserts<'_>,
+    ) -> Result<(), StoreError> {
+        let Some(mut query) = statement.finish() else { return Ok(()) };
+        query.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
+        Ok(())
+    }
+}
+
+/// Inserts that run as one statement: `WITH p0 AS (INSERT ...), p1 AS (INSERT ...) SELECT 1`
+/// (PostgreSQL runs every data-modifying CTE once, read or not).
+#[derive(Default)]
+struct Upserts<'q> {
+    query: Option<QueryBuilder<'q, Postgres>>,
+    parts: usize,
+}
+
+impl<'q> Upserts<'q> {
+    /// Opens the next part; the caller pushes one INSERT into the builder returned.
+    fn part(&mut self) -> &mut QueryBuilder<'q, Postgres> {
+        let parts = self.parts;
+        self.parts += 1;
+        let query = self.query.get_or_insert_with(|| QueryBuilder::new("WITH p0 AS ("));
+        if parts > 0 {
+            query.push(format!("), p{parts} AS ("));
+        }
+        query
+    }
+
+    /// The statement, `None` without any part.
+    fn finish(self) -> Option<QueryBuilder<'q, Postgres>> {
+        let mut query = self.query?;
+        query.push(") SELECT 1");
+        Some(query)
+    }
+}
+
+/// One INSERT of node rollup rows (27 values each) into `insert`.
+fn push_node_rollups<'q>(
+    insert: &mut QueryBuilder<'q, Postgres>,
+    rows: &[(&'q (DateTime<Utc>, &'q str, &'q str, &'q str), &'q NodeRollup)],
+) {
+    insert.push(format!(
+        "INSERT INTO metrics_node_minute (minute, flow, node_id, node_type, runs, failed, \
+         duration_ms_sum, duration_ms_max, records_in, records_out, errors, {}) ",
+        *metrics::BUCKET_COLUMNS
+    ));
+    insert.push_values(rows, |mut row, ((minute, flow, node_id, node_type), r)| {
+        row.push_bind(*minute)
+            .push_bind(*flow)
+            .push_bind(*node_id)
+            .push_bind(*node_type)
+            .push_bind(r.runs)
+            .push_bind(r.failed)
+            .push_bind(r.duration_ms_sum)
+            .push_bind(r.duration_ms_max)
+            .push_bind(r.records_in)
+            .push_bind(r.records_out)
+            .push_bind(r.errors);
+        for n in r.histogram.0 {
+            row.push_bind(n);
+        }
+    });
+    insert.push(format!(
+        " ON CONFLICT (minute, flow, node_id, node_type) DO UPDATE SET {}",
+        metrics::node_rollup_upsert("greatest")
+    ));
 }

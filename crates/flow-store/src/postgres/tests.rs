@@ -1,12 +1,16 @@
 //! Listing stays an index range at a million executions: the exact query `list` builds is
 //! explained, per filter, on a table filled by one `INSERT ... SELECT FROM generate_series`.
+//! And the history writers, which keep their connections, carry on when those are killed.
 
+use std::future::Future;
+
+use chrono::Utc;
 use flow_runtime::ExecutionState;
 use sqlx::{Connection, PgConnection, QueryBuilder};
 use uuid::Uuid;
 
 use super::PgStore;
-use crate::{ListQuery, PostgresOptions};
+use crate::{ListQuery, NewExecution, PostgresOptions};
 
 const ROWS: i64 = 1_000_000;
 
@@ -31,19 +35,25 @@ fn nth_parent(n: i64) -> Option<Uuid> {
     (n % 10 == 0).then(|| Uuid::from_u128(0x0000_0000_0000_4000_a000_0000_0000_0000 | (n % 1000) as u128))
 }
 
-#[tokio::test]
-async fn keyset_pages_use_an_index_at_a_million_executions() {
+/// Runs `test` with a store in a schema of its own (dropped afterwards, also when `test`
+/// panics), whose connections are named `application` in `pg_stat_activity`.
+async fn in_schema<F, Fut>(application: &str, test: F)
+where
+    F: FnOnce(PgStore, PgConnection) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     let url = std::env::var("POSTGRESQL_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let schema = format!("t_{}", Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&url).await.expect("connect to PostgreSQL");
     sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin).await.expect("create schema");
     let separator = if url.contains('?') { '&' } else { '?' };
-    let schema_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let schema_url =
+        format!("{url}{separator}options=-c%20search_path%3D{schema}&application_name={application}");
+    let other_admin = PgConnection::connect(&url).await.expect("connect to PostgreSQL");
     let outcome = tokio::spawn(async move {
         let store = PgStore::connect(&schema_url, &PostgresOptions::default()).await.expect("connect");
-        fill(&store).await;
-        check_pages(&store).await;
+        test(store, other_admin).await;
     })
     .await;
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut admin).await.expect("drop schema");
@@ -51,6 +61,67 @@ async fn keyset_pages_use_an_index_at_a_million_executions() {
     if let Err(failure) = outcome {
         std::panic::resume_unwind(failure.into_panic());
     }
+}
+
+#[tokio::test]
+async fn keyset_pages_use_an_index_at_a_million_executions() {
+    in_schema("flow_store_pages", |store, _| async move {
+        fill(&store).await;
+        check_pages(&store).await;
+    })
+    .await;
+}
+
+/// The writers keep their connections between batches; when PostgreSQL ends those (a restart),
+/// the next writes still commit, each on a new connection, and none is lost.
+#[tokio::test]
+async fn history_writes_go_on_after_the_writers_connections_are_killed() {
+    let application = format!("flow_store_{}", Uuid::new_v4().simple());
+    let name = application.clone();
+    in_schema(&application, |store, mut admin| async move {
+        let queued = |id| NewExecution {
+            id,
+            correlation_id: id.to_string(),
+            flow: "kept".into(),
+            state: ExecutionState::Queued,
+            started_at: Utc::now(),
+            owner: None,
+            flow_id: None,
+            parent_id: None,
+            fence: None,
+        };
+        let write_all = |ids: Vec<Uuid>| {
+            let store = store.clone();
+            async move {
+                let writes = ids.into_iter().map(|id| {
+                    let store = store.clone();
+                    async move { store.record_started(&queued(id)).await }
+                });
+                for outcome in futures::future::join_all(writes).await {
+                    outcome.expect("a history write");
+                }
+            }
+        };
+        let before: Vec<Uuid> = (0..20).map(|_| Uuid::now_v7()).collect();
+        write_all(before.clone()).await;
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        )
+        .bind(&name)
+        .fetch_all(&mut admin)
+        .await
+        .expect("terminate the store's connections");
+        assert!(!killed.is_empty() && killed.iter().all(|k| *k), "no connection killed: {killed:?}");
+
+        let after: Vec<Uuid> = (0..20).map(|_| Uuid::now_v7()).collect();
+        write_all(after.clone()).await;
+        for id in before.iter().chain(&after) {
+            let detail = store.get(*id).await.expect("read").expect("the execution is stored");
+            assert_eq!(detail.summary.state, ExecutionState::Queued);
+        }
+        admin.close().await.expect("close");
+    })
+    .await;
 }
 
 async fn fill(store: &PgStore) {
