@@ -854,6 +854,68 @@ async fn stale_flow_updates_get_412() {
     assert_eq!(r.expect(200, "unchanged")["version"], 3);
 }
 
+/// Runs start from each API process's cache of stored flows: a change through one process is
+/// run at once by that process and, within a moment (its Redis message), by the others; a
+/// deleted flow stops running everywhere. The bound of 5 s is far below the cache's 30 s age,
+/// so only the message can pass it.
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_use_a_flow_s_latest_version_through_every_server() {
+    let ctx = Ctx::new().await;
+    ctx.add_user("alice", ALICE_PW, false);
+    let a = ctx.serve("serve-a", 2, &[]).await;
+    let b = ctx.serve("serve-b", 2, &[]).await;
+    let (api_a, api_b) = (a.api(), b.api());
+    let alice = api_a.login("alice", ALICE_PW).await;
+    let named = |name: &str| {
+        chain(name, &[("rows", "static_data", json!({"records": [{"x": 1}]})), ("out", "collect", json!({}))])
+    };
+    let ran = |api: &Api, flow_id: &str| {
+        let (api, flow_id, alice) = (api.clone(), flow_id.to_owned(), alice.clone());
+        async move {
+            let id = api.run(&alice, &flow_id).await;
+            api.wait_finished(&alice, &id, Duration::from_secs(60)).await["flow"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    let flow_id = api_a.create_flow(&alice, &named("first")).await;
+    let path = format!("/flows/{flow_id}");
+    // Both processes have the flow cached now.
+    assert_eq!(ran(&api_a, &flow_id).await, "first");
+    assert_eq!(ran(&api_b, &flow_id).await, "first");
+
+    // Changed through A: A runs the new version at once, B within a moment.
+    api_a
+        .call_with("PUT", &path, Some(&alice), Some(&named("second")), &[("if-match", "\"1\"")])
+        .await
+        .expect(200, "PUT");
+    assert_eq!(ran(&api_a, &flow_id).await, "second", "the process that changed the flow");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let name = ran(&api_b, &flow_id).await;
+        if name == "second" {
+            break;
+        }
+        assert_eq!(name, "first");
+        assert!(Instant::now() < deadline, "the other process still runs the old version");
+    }
+
+    // Deleted through B: neither runs it any more.
+    api_b.call("DELETE", &path, Some(&alice), None).await.expect(204, "DELETE");
+    let run = format!("{path}/run");
+    api_b.call("POST", &run, Some(&alice), None).await.expect_error(
+        404,
+        "not_found",
+        "run of a deleted flow, same process",
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while api_a.call("POST", &run, Some(&alice), None).await.status != 404 {
+        assert!(Instant::now() < deadline, "the other process still runs a deleted flow");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_worker_s_case1_job_is_reclaimed_and_finished_once() {
     const USERS: i64 = 1_000_000;

@@ -12,6 +12,7 @@ mod connection_sync;
 mod control;
 mod error;
 mod events;
+mod flow_cache;
 mod metrics;
 mod pubsub;
 mod scheduler;
@@ -127,10 +128,17 @@ pub async fn serve(
         hub: Arc::clone(&hub),
         control: control::Control::new(backends.publisher.clone(), &settings.queue_prefix),
         connections: connection_sync::Announcer::new(backends.publisher.clone(), &settings.queue_prefix),
+        flows: Arc::new(flow_cache::FlowCache::new(backends.publisher.clone(), &settings.queue_prefix)),
         metrics,
     };
     let mut tasks = tokio::task::JoinSet::new();
     follow_connections(&backends, &settings, &shutdown, &mut tasks);
+    let (redis, prefix, flows, stop) =
+        (backends.redis.clone(), settings.queue_prefix.clone(), Arc::clone(&state.flows), shutdown.clone());
+    tasks.spawn(async move {
+        flow_cache::follow(redis, prefix, flows, stop).await;
+        Ok(())
+    });
     let (redis, prefix, stop) = (backends.redis.clone(), settings.queue_prefix.clone(), shutdown.clone());
     tasks.spawn(async move {
         events::subscribe(redis, prefix, hub, stop).await;

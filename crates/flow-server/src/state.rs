@@ -9,6 +9,7 @@ use flow_store::Store;
 use crate::auth::Tokens;
 use crate::connection_sync::Announcer;
 use crate::control::Control;
+use crate::flow_cache::FlowCache;
 use crate::ws::Hub;
 
 /// The API's state; cheap to clone.
@@ -27,6 +28,8 @@ pub(crate) struct AppState {
     pub(crate) control: Control,
     /// Tells every process that the named connections changed.
     pub(crate) connections: Announcer,
+    /// The stored flows runs start from.
+    pub(crate) flows: Arc<FlowCache>,
     /// The Prometheus recorder `/metrics` renders; `None` with ENABLE_METRICS=false.
     pub(crate) metrics: Option<crate::metrics::Exporter>,
 }

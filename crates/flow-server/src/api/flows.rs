@@ -1,6 +1,7 @@
 //! Flows: stored per user with a version number; updates need the version they replace
 //! (`If-Match`), so a stale write gets 412 instead of overwriting someone's work.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
@@ -74,11 +75,12 @@ fn stored_origin(stored: &StoredFlow) -> FlowOrigin {
 }
 
 pub(crate) async fn owned_flow(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<StoredFlow> {
-    state
-        .store
-        .flow(id)
-        .await?
-        .filter(|f| caller.owns(Some(f.owner)))
+    visible(state.store.flow(id).await?, caller, id)
+}
+
+/// `flow` when the caller may see it: another user's flow is as missing as one that is not there.
+fn visible<F: Borrow<StoredFlow>>(flow: Option<F>, caller: &Caller, id: Uuid) -> ApiResult<F> {
+    flow.filter(|f| caller.owns(Some(f.borrow().owner)))
         .ok_or_else(|| ApiError::not_found(format!("flow {id}")))
 }
 
@@ -139,7 +141,10 @@ pub(crate) async fn update(
     let expected = if_match(&headers)?;
     owned_flow(&state, &caller, id).await?;
     match state.store.update_flow(id, expected, &flow).await {
-        Ok(stored) => Ok(with_etag(StatusCode::OK, stored)),
+        Ok(stored) => {
+            state.flows.changed(id).await;
+            Ok(with_etag(StatusCode::OK, stored))
+        }
         Err(StoreError::VersionConflict { current, .. }) => Err(ApiError::new(
             StatusCode::PRECONDITION_FAILED,
             "precondition_failed",
@@ -191,6 +196,7 @@ pub(crate) async fn delete(
 ) -> ApiResult<StatusCode> {
     owned_flow(&state, &caller, id).await?;
     state.store.delete_flow(id).await?;
+    state.flows.changed(id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -238,7 +244,8 @@ pub(crate) async fn run(
             _ => ApiError::bad_request(format!("run request: {e}")),
         })?
     };
-    let stored = owned_flow(&state, &caller, id).await?;
+    // From this process's cache: the API's hottest route, and the flow rarely changes.
+    let stored = visible(state.flows.get(&state.store, id).await?, &caller, id)?;
     valid(state.engine.validate_shared(&stored.flow, &request.vars, &stored_origin(&stored)).await?)?;
     let execution_id = Uuid::now_v7();
     let correlation_id = Uuid::new_v4().to_string();
@@ -246,7 +253,7 @@ pub(crate) async fn run(
     let job = RunJob {
         execution_id: Some(execution_id),
         flow_id: stored.id,
-        flow: Some(stored.flow),
+        flow: Some(stored.flow.clone()),
         owner: caller.id,
         vars: request.vars,
         correlation_id: Some(correlation_id.clone()),
