@@ -124,6 +124,9 @@ async fn write_loop(store: PgStore, queue: Arc<Mutex<Queue>>) {
     }
 }
 
+/// A node metrics row: minute, flow, node id and node type.
+type NodeKey<'a> = (DateTime<Utc>, &'a str, &'a str, &'a str);
+
 /// A finished execution about to be written.
 struct Finished<'a> {
     report: &'a ExecutionReport,
@@ -336,7 +339,7 @@ impl PgStore {
 
         // Metrics rows in key order, so concurrent batches lock them in the same order.
         let mut rollups: BTreeMap<(DateTime<Utc>, &str), Rollup> = BTreeMap::new();
-        let mut node_rollups: BTreeMap<(DateTime<Utc>, &str, &str, &str), NodeRollup> = BTreeMap::new();
+        let mut node_rollups: BTreeMap<NodeKey<'_>, NodeRollup> = BTreeMap::new();
         for f in &live {
             if current.get(&f.report.id).is_some_and(|(_, was_finished)| *was_finished) {
                 continue;
@@ -454,7 +457,7 @@ impl PgStore {
         conn: &mut PgConnection,
         minutes: &'q BTreeMap<(DateTime<Utc>, &'q str), Rollup>,
         hours: &'q BTreeMap<(DateTime<Utc>, &'q str), Rollup>,
-        nodes: &'q BTreeMap<(DateTime<Utc>, &'q str, &'q str, &'q str), NodeRollup>,
+        nodes: &'q BTreeMap<NodeKey<'q>, NodeRollup>,
     ) -> Result<(), StoreError> {
         let nodes: Vec<_> = nodes.iter().collect();
         let mut chunks = nodes.chunks(NODE_CHUNK);
@@ -542,7 +545,7 @@ impl<'q> Upserts<'q> {
 /// One INSERT of node rollup rows (27 values each) into `insert`.
 fn push_node_rollups<'q>(
     insert: &mut QueryBuilder<'q, Postgres>,
-    rows: &[(&'q (DateTime<Utc>, &'q str, &'q str, &'q str), &'q NodeRollup)],
+    rows: &[(&'q NodeKey<'q>, &'q NodeRollup)],
 ) {
     insert.push(format!(
         "INSERT INTO metrics_node_minute (minute, flow, node_id, node_type, runs, failed, \
