@@ -70,7 +70,7 @@ pub(crate) async fn run(
 
 impl Runner {
     async fn handle(&self, ctx: JobContext) -> JobOutcome {
-        let job: RunJob = match serde_json::from_value(ctx.payload().clone()) {
+        let job = match RunJob::deserialize(ctx.payload()) {
             Ok(job) => job,
             Err(e) => return JobOutcome::Failed(format!("job {}: not a run job: {e}", ctx.id())),
         };

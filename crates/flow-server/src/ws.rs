@@ -84,9 +84,9 @@ impl Hub {
     /// Sends a batch to every client that may see it and asked for it; drops clients whose
     /// queue is full.
     pub(crate) fn dispatch(&self, batch: &EventBatch) {
-        let messages: Vec<Utf8Bytes> =
-            batch.events.iter().map(|e| Utf8Bytes::from(message(e).to_string())).collect();
         let mut clients = self.lock();
+        // The messages are made for the first client that wants them: most batches have none.
+        let mut messages: Option<Vec<Utf8Bytes>> = None;
         let mut too_slow = Vec::new();
         for (id, client) in clients.iter() {
             let subs = &client.subscriptions;
@@ -96,7 +96,10 @@ impl Hub {
             if !wanted || !client.caller.owns(batch.origin.owner) {
                 continue;
             }
-            for m in &messages {
+            let messages = messages.get_or_insert_with(|| {
+                batch.events.iter().map(|e| Utf8Bytes::from(message(e).to_string())).collect()
+            });
+            for m in messages.iter() {
                 if client.tx.try_send(m.clone()).is_err() {
                     too_slow.push(*id);
                     break;
