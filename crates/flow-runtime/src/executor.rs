@@ -1,17 +1,19 @@
 //! Runs one validated flow: builds an operator per node, joins them with bounded channels (one per
-//! input port; the awaited send is the backpressure), runs every node as a task, and decides the
-//! outcome: commit all sinks when every node succeeded, otherwise mark the rest skipped or
-//! cancelled and roll every sink back.
+//! input port; the awaited send is the backpressure), runs each chain of nodes as a task (a
+//! sub-flow's inside its parent's), and decides the outcome: commit all sinks when every node
+//! succeeded, otherwise mark the rest skipped or cancelled and roll every sink back.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use flow_model::{Batch, Category, Flow, FlowNode, OnError, Record};
-use futures::StreamExt;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt, TryFutureExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -1240,19 +1242,27 @@ impl Runtime {
                 .filter_map(|port| receivers.remove(&(head, port)).map(|rx| (port, rx)))
                 .collect();
             let members: Vec<usize> = nodes.iter().map(|t| t.idx).collect();
-            let chain = ChainTask { nodes, inputs, paused: sh.paused.clone() };
-            handles.push((members, tokio::spawn(chain.run(Arc::clone(sh)))));
+            let chain = ChainTask { nodes, inputs, paused: sh.paused.clone() }.run(Arc::clone(sh));
+            // A child's chains run in its parent's task (see `subflow`); a root's each in a task
+            // of its own.
+            let chain: BoxFuture<'static, Result<_, String>> = if sh.is_child {
+                AssertUnwindSafe(chain).catch_unwind().map_err(|_| "it panicked".to_owned()).boxed()
+            } else {
+                tokio::spawn(chain).map_err(|join| join.to_string()).boxed()
+            };
+            handles.push((members, chain));
         }
         drop(outputs);
-        for (members, handle) in handles {
-            match handle.await {
+        let (members, chains): (Vec<_>, Vec<_>) = handles.into_iter().unzip();
+        for (members, ended) in members.into_iter().zip(futures::future::join_all(chains).await) {
+            match ended {
                 Ok(done) => {
                     for (idx, op) in done {
                         ops[idx] = Some(op);
                     }
                 }
-                Err(join) => {
-                    let e = NodeError::permanent(format!("node task ended abnormally: {join}"));
+                Err(why) => {
+                    let e = NodeError::permanent(format!("node task ended abnormally: {why}"));
                     if let Some(&idx) = members.iter().find(|&&idx| !sh.state(idx).is_terminal()) {
                         sh.transition(idx, NodeEvent::Fail, Some(&e), None);
                         sh.fail(idx, e);
