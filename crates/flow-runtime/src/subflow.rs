@@ -212,7 +212,7 @@ pub struct ChildRun {
     /// Closed (`None`) once the parent's input ended or the child stopped reading.
     input: Option<mpsc::Sender<Batch>>,
     output: mpsc::Receiver<Batch>,
-    /// The child's execution, polled by this node's calls; `None` (its output) if it panicked.
+    /// The child's execution, polled by this node's calls; it gives `None` if the child panicked.
     task: Option<BoxFuture<'static, Option<Ran>>>,
     /// The child once its nodes ended; taken when it concludes.
     ran: Option<Ran>,
