@@ -23,16 +23,18 @@ impl Drop for Process {
     }
 }
 
-/// One deployment: store schema, Redis prefix, secret, port.
+/// One deployment: store schema, Redis prefix, secret, port, and the bench's own connection to
+/// the schema.
 struct Deployment {
     env: Vec<(&'static str, String)>,
     base: String,
     schema: String,
     admin_url: String,
+    db: sqlx::PgPool,
 }
 
 impl Deployment {
-    fn new(admin_url: &str, tag: &str) -> Result<Deployment> {
+    async fn new(admin_url: &str, tag: &str) -> Result<Deployment> {
         let id = format!("bench_{tag}_{}", std::process::id());
         psql(
             admin_url,
@@ -42,8 +44,12 @@ impl Deployment {
         )?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let separator = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{separator}options=-c%20search_path%3D{id}");
+        // One connection kept for the bench's queries: a psql process (and a new backend) per
+        // poll took a tenth of the machine while the server drained its queue.
+        let db = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&url).await?;
         let env = vec![
-            ("POSTGRESQL_URL", format!("{admin_url}{separator}options=-c%20search_path%3D{id}")),
+            ("POSTGRESQL_URL", url),
             ("REDIS_URL", std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())),
             ("JWT_SECRET", "bench-secret-0123456789-0123456789-0123".into()),
             ("FLOW_QUEUE_PREFIX", format!("{id}:")),
@@ -56,6 +62,7 @@ impl Deployment {
             base: format!("http://127.0.0.1:{port}"),
             schema: id,
             admin_url: admin_url.to_owned(),
+            db,
         })
     }
 
@@ -107,10 +114,10 @@ impl Deployment {
         Ok(Api { http, base: self.base.clone(), token })
     }
 
-    /// A number from the store's schema.
-    fn sql(&self, query: &str) -> Result<f64> {
-        let out = Command::new("psql").args([&self.env[0].1, "-XtAc", query]).output().context("psql")?;
-        Ok(String::from_utf8(out.stdout)?.trim().parse().unwrap_or(0.0))
+    /// A number from the store's schema (`query` selects one float8, or NULL for 0).
+    async fn sql(&self, query: &str) -> Result<f64> {
+        let value: Option<f64> = sqlx::query_scalar(query).fetch_one(&self.db).await.context(query.to_owned())?;
+        Ok(value.unwrap_or(0.0))
     }
 }
 
@@ -181,14 +188,19 @@ fn trivial_flow(name: &str) -> Value {
     ], "edges": []})
 }
 
-/// Executions of `flow_id` not finished yet.
-fn unfinished(d: &Deployment, flow_id: &str) -> Result<f64> {
-    d.sql(&format!("SELECT count(*) FROM executions WHERE flow_id = '{flow_id}' AND finished_at IS NULL"))
+/// Executions of `flow_id` not finished yet; through the index on state, so a poll reads only
+/// those, not every execution of the flow.
+async fn unfinished(d: &Deployment, flow_id: &str) -> Result<f64> {
+    d.sql(&format!(
+        "SELECT count(*)::float8 FROM executions \
+         WHERE state IN ('queued', 'running', 'paused') AND flow_id = '{flow_id}'"
+    ))
+    .await
 }
 
 async fn wait_done(d: &Deployment, flow_id: &str, limit: Duration) -> Result<()> {
     let deadline = Instant::now() + limit;
-    while unfinished(d, flow_id)? > 0.0 {
+    while unfinished(d, flow_id).await? > 0.0 {
         if Instant::now() > deadline {
             bail!("executions still unfinished after {limit:?}");
         }
@@ -406,7 +418,7 @@ pub(crate) async fn measure(flow: &Path, quick: bool) -> Result<BTreeMap<String,
     let mut figures = BTreeMap::new();
     let load_seconds = if quick { 5.0 } else { 20.0 };
 
-    let d = Deployment::new(&admin_url, "serve")?;
+    let d = Deployment::new(&admin_url, "serve").await?;
     d.add_admin(flow)?;
     figures.insert("redis_roundtrip_per_s".into(), redis_roundtrips_per_s(3.0, &d.schema).await?);
     let _server = d.spawn(flow, &["serve", "--workers", "50"])?;
@@ -437,9 +449,9 @@ pub(crate) async fn measure(flow: &Path, quick: bool) -> Result<BTreeMap<String,
     }
     wait_done(&d, &flow_id, Duration::from_secs(300)).await?;
     let elapsed = started.elapsed().as_secs_f64();
-    let succeeded = d.sql(&format!(
-        "SELECT count(*) FROM executions WHERE flow_id = '{flow_id}' AND state = 'succeeded'"
-    ))?;
+    let succeeded = d
+        .sql(&format!("SELECT count(*)::float8 FROM executions WHERE flow_id = '{flow_id}' AND state = 'succeeded'"))
+        .await?;
     figures.insert("server_trivial_exec_per_s".into(), succeeded / elapsed);
     figures.insert(
         "server_trivial_runs_accepted_per_s".into(),
@@ -461,10 +473,12 @@ pub(crate) async fn measure(flow: &Path, quick: bool) -> Result<BTreeMap<String,
         let _ = p.await;
     }
     wait_done(&d, &steady_id, Duration::from_secs(300)).await?;
-    let p99 = d.sql(&format!(
-        "SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at) * 1000) \
-         FROM executions WHERE flow_id = '{steady_id}'"
-    ))?;
+    let p99 = d
+        .sql(&format!(
+            "SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at) * 1000) \
+             FROM executions WHERE flow_id = '{steady_id}'"
+        ))
+        .await?;
     figures.insert("server_enqueue_to_done_p99_ms".into(), p99);
 
     // 100 WebSocket clients watching one execution of 1M records.
@@ -478,7 +492,7 @@ pub(crate) async fn measure(flow: &Path, quick: bool) -> Result<BTreeMap<String,
     figures.insert("pg_history_rows_per_s".into(), rows);
 
     // Reclaim: a worker killed with SIGKILL mid-run; another one (2 s lease) runs the job again.
-    let r = Deployment::new(&admin_url, "reclaim")?;
+    let r = Deployment::new(&admin_url, "reclaim").await?;
     r.add_admin(flow)?;
     let _api_only = r.spawn(flow, &["serve", "--workers", "0"])?;
     let api = r.client().await?;
