@@ -116,7 +116,8 @@ impl Deployment {
 
     /// A number from the store's schema (`query` selects one float8, or NULL for 0).
     async fn sql(&self, query: &str) -> Result<f64> {
-        let value: Option<f64> = sqlx::query_scalar(query).fetch_one(&self.db).await.context(query.to_owned())?;
+        let value: Option<f64> =
+            sqlx::query_scalar(query).fetch_one(&self.db).await.context(query.to_owned())?;
         Ok(value.unwrap_or(0.0))
     }
 }
@@ -450,7 +451,9 @@ pub(crate) async fn measure(flow: &Path, quick: bool) -> Result<BTreeMap<String,
     wait_done(&d, &flow_id, Duration::from_secs(300)).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let succeeded = d
-        .sql(&format!("SELECT count(*)::float8 FROM executions WHERE flow_id = '{flow_id}' AND state = 'succeeded'"))
+        .sql(&format!(
+            "SELECT count(*)::float8 FROM executions WHERE flow_id = '{flow_id}' AND state = 'succeeded'"
+        ))
         .await?;
     figures.insert("server_trivial_exec_per_s".into(), succeeded / elapsed);
     figures.insert(

@@ -23,6 +23,10 @@ use crate::{AlertConfig, AlertEvent, EngineConfig, FlowOrigin, HistoryLocation};
 /// How many finished reports stay in memory for [`Engine::wait`].
 const RECENT_REPORTS: usize = 64;
 
+/// How long an execution the host recorded as queued runs before it is recorded as running:
+/// most server runs end sooner, and their history then costs one write instead of two.
+const RUNNING_RECORD_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Alert changes a slow subscriber may fall behind by before it skips some.
 const ALERT_EVENTS: usize = 256;
 
@@ -84,6 +88,10 @@ pub struct RunOptions {
     pub fence: Option<u64>,
     /// Where the flow comes from: what its sub-flow references are relative to.
     pub origin: FlowOrigin,
+    /// The host recorded the execution as queued already (the server's API, before it queued
+    /// the job): the engine does not record it again, and records it as running only once it
+    /// has run for a quarter of a second. Events say running at once either way.
+    pub recorded_as_queued: bool,
 }
 
 struct Live {
@@ -372,20 +380,23 @@ impl Engine {
         let correlation_id = options.correlation_id.unwrap_or_else(|| Uuid::new_v4().to_string());
         // With a slot free now the execution is running at once, and recorded so in one write.
         let free_slot = Arc::clone(&self.inner.slots).try_acquire_owned().ok();
-        self.inner
-            .store
-            .record_started(&NewExecution {
-                id,
-                correlation_id: correlation_id.clone(),
-                flow: flow.name.clone(),
-                state: if free_slot.is_some() { ExecutionState::Running } else { ExecutionState::Queued },
-                started_at: Utc::now(),
-                owner: options.owner,
-                flow_id: options.flow_id,
-                fence: options.fence,
-                parent_id: None,
-            })
-            .await?;
+        let recorded_as_queued = options.recorded_as_queued;
+        if !recorded_as_queued {
+            self.inner
+                .store
+                .record_started(&NewExecution {
+                    id,
+                    correlation_id: correlation_id.clone(),
+                    flow: flow.name.clone(),
+                    state: if free_slot.is_some() { ExecutionState::Running } else { ExecutionState::Queued },
+                    started_at: Utc::now(),
+                    owner: options.owner,
+                    flow_id: options.flow_id,
+                    fence: options.fence,
+                    parent_id: None,
+                })
+                .await?;
+        }
         let control = Control::default();
         let (done_tx, done_rx) = watch::channel(None);
         self.lock_live().insert(id, Live { control: control.clone(), done: done_rx });
@@ -412,6 +423,11 @@ impl Engine {
         let owner = options.owner;
         let engine = self.clone();
         tokio::spawn(async move {
+            let record_running = || async {
+                if let Err(e) = engine.inner.store.record_state(id, ExecutionState::Running, fence).await {
+                    tracing::error!(execution_id = %id, error = %e, "history");
+                }
+            };
             let permit = match free_slot {
                 Some(permit) => Some(permit),
                 None => {
@@ -420,14 +436,25 @@ impl Engine {
                         permit = Arc::clone(&engine.inner.slots).acquire_owned() => permit.ok(),
                         () = control.cancelled() => None,
                     };
-                    if let Err(e) = engine.inner.store.record_state(id, ExecutionState::Running, fence).await
-                    {
-                        tracing::error!(execution_id = %id, error = %e, "history");
+                    if !recorded_as_queued {
+                        record_running().await;
                     }
                     permit
                 }
             };
-            let report = Arc::new(engine.inner.runtime.run(request, control).await);
+            let run = engine.inner.runtime.run(request, control);
+            let report = if recorded_as_queued {
+                // Recorded as running only if the run is still going by then, while it goes on;
+                // that write is committed before the final one, so they cannot cross.
+                let mut run = std::pin::pin!(run);
+                tokio::select! {
+                    report = &mut run => report,
+                    () = tokio::time::sleep(RUNNING_RECORD_DELAY) => tokio::join!(run, record_running()).0,
+                }
+            } else {
+                run.await
+            };
+            let report = Arc::new(report);
             drop(permit);
             if let Err(e) = engine.inner.store.record_finished(&report, fence).await {
                 tracing::error!(execution_id = %id, error = %e, "history: could not record the outcome");

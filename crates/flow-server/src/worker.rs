@@ -97,6 +97,8 @@ impl Runner {
             fence: Some(ctx.delivery().token),
             // Its sub-flows are flows of the same owner.
             origin: FlowOrigin::Stored { id: Some(job.flow_id), owner: Some(job.owner) },
+            // The API lists a run as queued before it queues the job; a cron tick has no row yet.
+            recorded_as_queued: job.execution_id.is_some(),
         };
         let started = self.engine.start(flow, options).await;
         if started.is_err() {

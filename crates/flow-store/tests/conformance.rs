@@ -49,6 +49,7 @@ conformance!(
     list_limit_defaults_to_50_and_is_capped_at_1000,
     keyset_pages_return_every_row_exactly_once,
     record_state_changes_the_state,
+    a_delivery_claims_its_execution_with_its_first_write,
     mark_interrupted_fails_only_unfinished_executions,
     counters_beyond_i64_are_refused_atomically,
     detail_serializes_flat,
@@ -314,6 +315,29 @@ async fn record_state_changes_the_state(store: Store) {
     let missing = Uuid::now_v7();
     let err = store.record_state(missing, ExecutionState::Running, None).await.expect_err("unknown");
     assert!(matches!(err, StoreError::NotFound { id, what: "execution", .. } if id == missing), "{err}");
+}
+
+/// The server's worker writes only a run's final report when the run is short (the API
+/// recorded it as queued without a fence): that report, or a fenced state change, claims the row
+/// for its delivery, so an older delivery whose job was reclaimed writes nothing after it.
+async fn a_delivery_claims_its_execution_with_its_first_write(store: Store) {
+    let report = succeeded_report(Uuid::now_v7(), "f", 0, 1);
+    start(&store, &report, ExecutionState::Queued).await;
+    store.record_finished(&report, Some(2)).await.expect("the newer delivery's report");
+    let stale = failed_report(report.id, "f", 0);
+    store.record_finished(&stale, Some(1)).await.expect("a superseded report is no error");
+    store.record_state(report.id, ExecutionState::Running, Some(1)).await.expect("superseded");
+    let detail = store.get(report.id).await.expect("get").expect("recorded");
+    assert_eq!(detail.summary.state, ExecutionState::Succeeded);
+    assert_eq!(detail.nodes, report.nodes, "the newer delivery's nodes stay");
+
+    let running = succeeded_report(Uuid::now_v7(), "f", 1, 1);
+    start(&store, &running, ExecutionState::Queued).await;
+    store.record_state(running.id, ExecutionState::Running, Some(3)).await.expect("the delivery's state");
+    store.record_finished(&failed_report(running.id, "f", 1), Some(2)).await.expect("superseded");
+    assert_eq!(state_of(&store, running.id).await, ExecutionState::Running);
+    store.record_finished(&running, Some(3)).await.expect("its own report");
+    assert_eq!(state_of(&store, running.id).await, ExecutionState::Succeeded);
 }
 
 async fn mark_interrupted_fails_only_unfinished_executions(store: Store) {

@@ -277,15 +277,16 @@ impl PgStore {
         Ok(())
     }
 
-    /// Sets states (unless a newer delivery's fence is on the row); returns the executions
-    /// changed.
+    /// Sets states (unless a newer delivery's fence is on the row), each delivery claiming its
+    /// row; returns the executions changed.
     async fn update_states(
         &self,
         conn: &mut PgConnection,
         states: &[(usize, Uuid, String, Option<i64>)],
     ) -> Result<HashSet<Uuid>, StoreError> {
-        let mut update: QueryBuilder<Postgres> =
-            QueryBuilder::new("UPDATE executions SET state = v.state FROM (");
+        let mut update: QueryBuilder<Postgres> = QueryBuilder::new(
+            "UPDATE executions SET state = v.state, fence = greatest(executions.fence, v.fence) FROM (",
+        );
         update.push_values(states, |mut row, (_, id, state, fence)| {
             row.push_bind(id).push_unseparated("::uuid");
             row.push_bind(state).push_unseparated("::text");
@@ -367,10 +368,12 @@ impl PgStore {
         for ((minute, flow), r) in &rollups {
             hours.entry((metrics::hour_of(*minute), flow)).or_default().merge(r);
         }
-        // A parent already set stays: a report without one does not erase it.
+        // A parent already set stays: a report without one does not erase it. The report's
+        // delivery claims the row (a run recorded as running only when it lasts may not have
+        // written its fence before).
         let mut upsert: QueryBuilder<Postgres> = QueryBuilder::new(
             "INSERT INTO executions (id, correlation_id, flow, state, error, started_at, finished_at, \
-                 records_out, records_read, parent_id) ",
+                 records_out, records_read, parent_id, fence) ",
         );
         upsert.push_values(&live, |mut row, f| {
             row.push_bind(f.report.id)
@@ -382,13 +385,15 @@ impl PgStore {
                 .push_bind(f.report.finished_at)
                 .push_bind(f.rows.records_out)
                 .push_bind(f.rows.records_read)
-                .push_bind(f.report.parent_id);
+                .push_bind(f.report.parent_id)
+                .push_bind(f.fence);
         });
         upsert.push(
             " ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, error = EXCLUDED.error, \
                  finished_at = EXCLUDED.finished_at, records_out = EXCLUDED.records_out, \
                  records_read = EXCLUDED.records_read, \
-                 parent_id = coalesce(executions.parent_id, EXCLUDED.parent_id)",
+                 parent_id = coalesce(executions.parent_id, EXCLUDED.parent_id), \
+                 fence = greatest(executions.fence, EXCLUDED.fence)",
         );
         upsert.build().execute(&mut *conn).await.map_err(|e| self.query_error(e))?;
 

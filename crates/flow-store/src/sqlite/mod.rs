@@ -139,10 +139,14 @@ impl SqliteStore {
         state: ExecutionState,
         fence: Option<u64>,
     ) -> Result<(), StoreError> {
+        // A delivery's write also claims the row for it (its fence is the newest now).
         let done = sqlx::query(
-            "UPDATE executions SET state = ? WHERE id = ? AND (? IS NULL OR fence IS NULL OR fence <= ?)",
+            "UPDATE executions SET state = ?, fence = coalesce(max(fence, ?), ?, fence) \
+             WHERE id = ? AND (? IS NULL OR fence IS NULL OR fence <= ?)",
         )
         .bind(self.located(enum_text("execution state", &state))?)
+        .bind(fence_value(fence))
+        .bind(fence_value(fence))
         .bind(id.to_string())
         .bind(fence_value(fence))
         .bind(fence_value(fence))
@@ -201,7 +205,7 @@ impl SqliteStore {
         if self.superseded(&mut tx, report.id, fence).await? {
             return Ok(());
         }
-        self.write_report(&mut tx, report, &rows).await?;
+        self.write_report(&mut tx, report, &rows, fence_value(fence)).await?;
         tx.commit().await.map_err(|e| self.query_error(e))
     }
 
@@ -210,6 +214,7 @@ impl SqliteStore {
         conn: &mut SqliteConnection,
         report: &ExecutionReport,
         rows: &ReportRows<'_>,
+        fence: Option<i64>,
     ) -> Result<(), StoreError> {
         let id = report.id.to_string();
         // First, while the row still tells whether the execution was finished before: count it
@@ -293,15 +298,18 @@ impl SqliteStore {
             }
         }
 
-        // A parent already set stays: a report without one does not erase it.
+        // A parent already set stays: a report without one does not erase it. The report's
+        // delivery claims the row (a run recorded as running only when it lasts, the server's,
+        // may not have written its fence before).
         sqlx::query(
             "INSERT INTO executions (id, correlation_id, flow, state, error, started_at, finished_at, \
-                 records_out, records_read, parent_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 records_out, records_read, parent_id, fence) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET state = excluded.state, error = excluded.error, \
                  finished_at = excluded.finished_at, records_out = excluded.records_out, \
                  records_read = excluded.records_read, \
-                 parent_id = coalesce(executions.parent_id, excluded.parent_id)",
+                 parent_id = coalesce(executions.parent_id, excluded.parent_id), \
+                 fence = coalesce(max(executions.fence, excluded.fence), excluded.fence, executions.fence)",
         )
         .bind(&id)
         .bind(&report.correlation_id)
@@ -313,6 +321,7 @@ impl SqliteStore {
         .bind(rows.records_out)
         .bind(rows.records_read)
         .bind(report.parent_id.map(|p| p.to_string()))
+        .bind(fence)
         .execute(&mut *conn)
         .await
         .map_err(|e| self.query_error(e))?;
