@@ -33,6 +33,12 @@ const SNAP: [number, number] = [10, 10];
 const FIT = { padding: 0.2, maxZoom: 1.25 };
 const PRO_OPTIONS = { hideAttribution: true };
 const MIN_ZOOM = 0.1;
+/**
+ * A flow opens fitted to the view, but never below the zoom where its nodes can still be read:
+ * a large one opens on its middle (Fit view shows all of it). Fitting 1,000 nodes at 10 % also
+ * rendered nearly all of them before the first useful paint: 1.4 s on a slow machine.
+ */
+const OPEN_MIN_ZOOM = 0.5;
 
 declare global {
   interface Window {
@@ -69,7 +75,7 @@ export function Canvas() {
   const far = useFar();
   const rf = useReactFlow<CanvasNode, CanvasEdge>();
   const rfStore = useStoreApi<CanvasNode, CanvasEdge>();
-  const { screenToFlowPosition, fitView, setViewport } = rf;
+  const { screenToFlowPosition, setViewport } = rf;
   /** The last flow fitted at once, and the last fit request done that way. */
   const fittedDoc = useRef(0);
   const fittedRequest = useRef(0);
@@ -81,7 +87,8 @@ export function Canvas() {
   useLayoutEffect(() => {
     if (fitRequest === 0 || fittedDoc.current === docId) return;
     // A flow just opened: fit it at once from the nodes' positions and estimated sizes, before
-    // the first paint, so only the nodes in that view are rendered (never all of a large flow).
+    // the first paint, so only the nodes in that view are rendered (a readable part of a large
+    // flow, never all of it).
     const nodes = store.getState().nodes;
     const { width, height } = rfStore.getState();
     // Not measured yet: the fit after measuring (below) does it.
@@ -89,15 +96,24 @@ export function Canvas() {
     fittedDoc.current = docId;
     fittedRequest.current = fitRequest;
     if (nodes.length === 0) return;
-    void setViewport(getViewportForBounds(nodesBounds(nodes), width, height, MIN_ZOOM, FIT.maxZoom, FIT.padding));
+    void setViewport(getViewportForBounds(nodesBounds(nodes), width, height, OPEN_MIN_ZOOM, FIT.maxZoom, FIT.padding));
   }, [fitRequest, docId, store, rfStore, setViewport]);
 
   useEffect(() => {
     if (fitRequest === 0 || fittedRequest.current === fitRequest) return;
-    // Auto-layout moved the nodes (or the canvas had no size yet): let them be measured, then fit.
-    const t = setTimeout(() => void fitView({ ...FIT, duration: 200 }), 60);
+    // Fit view, auto-layout (or the canvas had no size yet): fit the whole flow. From the nodes'
+    // positions and sizes (estimated where not measured) rather than React Flow's fitView, which
+    // fits only the nodes it has measured, those in view.
+    const t = setTimeout(() => {
+      fittedRequest.current = fitRequest;
+      const nodes = store.getState().nodes;
+      const { width, height } = rfStore.getState();
+      if (nodes.length === 0 || !width || !height) return;
+      const viewport = getViewportForBounds(nodesBounds(nodes), width, height, MIN_ZOOM, FIT.maxZoom, FIT.padding);
+      void setViewport(viewport, { duration: 200 });
+    }, 60);
     return () => clearTimeout(t);
-  }, [fitRequest, fitView]);
+  }, [fitRequest, store, rfStore, setViewport]);
 
   const isValidConnection = useCallback(
     (c: Edge | Connection) => {

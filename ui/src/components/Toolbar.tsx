@@ -1,4 +1,3 @@
-import { useReactFlow } from '@xyflow/react';
 import { useEffect, useRef, useState } from 'react';
 import { canRedo, canUndo } from '../model/history';
 import { isTerminalExecution } from '../model/execution';
@@ -33,7 +32,6 @@ function Menu({ label, testId, children }: { label: string; testId: string; chil
 export function Toolbar() {
   const controller = useController();
   const store = controller.store;
-  const { fitView } = useReactFlow();
   const name = useFlow((s) => s.meta.name);
   const dirty = useFlow((s) => s.dirty);
   const filePath = useFlow((s) => s.filePath);
@@ -137,7 +135,7 @@ export function Toolbar() {
         <button className="btn icon" data-testid="layout-button" disabled={!hasNodes} onClick={() => store.getState().autoLayout()} title="Auto-layout">
           ⇶
         </button>
-        <button className="btn icon" data-testid="fit-view-button" onClick={() => void fitView({ padding: 0.2, maxZoom: 1.25, duration: 200 })} title="Fit view">
+        <button className="btn icon" data-testid="fit-view-button" onClick={() => store.getState().requestFit()} title="Fit view">
           ⤢
         </button>
       </div>

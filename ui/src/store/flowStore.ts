@@ -123,6 +123,8 @@ export interface FlowActions {
   undo(): void;
   redo(): void;
   autoLayout(): void;
+  /** Fits the whole flow into the view (the canvas does it). */
+  requestFit(): void;
   applySuggestion(s: Suggestion): boolean;
   applyValidation(problems: Problem[], version: number): void;
   /** A pre-run check of flow `docId`, with live validation's problems on the same flow. */
@@ -486,6 +488,10 @@ export function createFlowStore(catalog: NodeDescriptor[] = []): FlowStore {
         const s = get();
         if (s.nodes.length === 0) return;
         change({ nodes: layoutNodes(s.nodes, s.edges) }, { semantic: false });
+        set({ fitRequest: get().fitRequest + 1 });
+      },
+
+      requestFit() {
         set({ fitRequest: get().fitRequest + 1 });
       },
 
