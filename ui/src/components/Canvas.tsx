@@ -64,6 +64,11 @@ function nodesBounds(nodes: readonly CanvasNode[]) {
   return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
 }
 
+/** The viewport that fits `nodes` into a `width` x `height` view, zoomed `minZoom` or more. */
+function fittingViewport(nodes: readonly CanvasNode[], width: number, height: number, minZoom: number) {
+  return getViewportForBounds(nodesBounds(nodes), width, height, minZoom, FIT.maxZoom, FIT.padding);
+}
+
 export function Canvas() {
   const controller = useController();
   const store = controller.store;
@@ -96,7 +101,7 @@ export function Canvas() {
     fittedDoc.current = docId;
     fittedRequest.current = fitRequest;
     if (nodes.length === 0) return;
-    void setViewport(getViewportForBounds(nodesBounds(nodes), width, height, OPEN_MIN_ZOOM, FIT.maxZoom, FIT.padding));
+    void setViewport(fittingViewport(nodes, width, height, OPEN_MIN_ZOOM));
   }, [fitRequest, docId, store, rfStore, setViewport]);
 
   useEffect(() => {
@@ -109,8 +114,7 @@ export function Canvas() {
       const nodes = store.getState().nodes;
       const { width, height } = rfStore.getState();
       if (nodes.length === 0 || !width || !height) return;
-      const viewport = getViewportForBounds(nodesBounds(nodes), width, height, MIN_ZOOM, FIT.maxZoom, FIT.padding);
-      void setViewport(viewport, { duration: 200 });
+      void setViewport(fittingViewport(nodes, width, height, MIN_ZOOM), { duration: 200 });
     }, 60);
     return () => clearTimeout(t);
   }, [fitRequest, store, rfStore, setViewport]);

@@ -488,7 +488,7 @@ export function createFlowStore(catalog: NodeDescriptor[] = []): FlowStore {
         const s = get();
         if (s.nodes.length === 0) return;
         change({ nodes: layoutNodes(s.nodes, s.edges) }, { semantic: false });
-        set({ fitRequest: get().fitRequest + 1 });
+        get().requestFit();
       },
 
       requestFit() {
