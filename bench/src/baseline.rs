@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use compact_str::format_compact;
+use compact_str::CompactString;
 use flow_model::{Record, Value};
 
 /// Generates the records `filter_map_flow` generates (same `Record` type, field order and
@@ -28,7 +28,9 @@ fn filter_map_one(n: u64, rng: &mut fastrand::Rng, statuses: &[Value; 2]) -> Opt
     let mut r = Record::with_capacity(4);
     r.push_unchecked("age".into(), Value::Int(rng.i64(18..=90)));
     r.push_unchecked("id".into(), Value::Int(1 + n as i64));
-    r.push_unchecked("name".into(), Value::String(format_compact!("user-{n}")));
+    let mut name = CompactString::const_new("user-");
+    name.push_str(itoa::Buffer::new().format(n));
+    r.push_unchecked("name".into(), Value::String(name));
     r.push_unchecked("status".into(), statuses[(n % 2) as usize].clone());
     if r.get("status").and_then(Value::as_str) != Some("active") {
         return None;
