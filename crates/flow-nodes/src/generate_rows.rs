@@ -165,13 +165,13 @@ impl GenerateOp {
         // (name, value) pairs and moving them into the record went through the stack, where
         // wide loads of narrowly written values stalled (half of this flow's time in a profile).
         let mut fields = template.clone();
-        for (i, g) in varying.iter() {
-            let slot = &mut fields[*i].1;
+        for (at, g) in varying.iter() {
+            let slot = &mut fields[*at].1;
             match g {
                 Compiled::Sequence(start) => *slot = Value::Int(start.wrapping_add(n as i64)),
                 Compiled::Pattern(parts) => {
-                    // The placeholder is a string; the number is written by itoa, several times
-                    // faster than `write!`.
+                    // The placeholder is a string. itoa writes the number without `write!`'s
+                    // formatting machinery (an eighth of this flow's time in a profile).
                     if let Value::String(s) = slot {
                         let mut number = itoa::Buffer::new();
                         let number = number.format(n);
